@@ -1,0 +1,3 @@
+"""Verification harness for AudioSR implementations."""
+
+__version__ = "0.1.0"
