@@ -20,11 +20,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
-
-import torch
+from typing import TYPE_CHECKING, Mapping
 
 from model.errors import AudioSRError
+
+if TYPE_CHECKING:  # torch is imported lazily: `parity` on a cached layout never needs it
+    import torch
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,11 @@ class KeyReport:
 Spec = tuple[tuple[int, ...], str]  # (shape, dtype name)
 
 
-def dtype_name(dtype: torch.dtype | str) -> str:
+def dtype_name(dtype: "torch.dtype | str") -> str:
     return str(dtype).replace("torch.", "")
 
 
-def tensor_specs(state: Mapping[str, torch.Tensor]) -> dict[str, Spec]:
+def tensor_specs(state: "Mapping[str, torch.Tensor]") -> dict[str, Spec]:
     return {k: (tuple(v.shape), dtype_name(v.dtype)) for k, v in state.items()}
 
 
@@ -171,19 +172,19 @@ def classify_keys(
     return report
 
 
-def model_specs(model: torch.nn.Module) -> dict[str, Spec]:
+def model_specs(model: "torch.nn.Module") -> dict[str, Spec]:
     """Names, shapes and dtypes of every persistent parameter and buffer (shared ones too)."""
     return tensor_specs(model.state_dict(keep_vars=True))
 
 
-def groups_for(model: torch.nn.Module) -> tuple[IgnoreGroup, ...]:
+def groups_for(model: "torch.nn.Module") -> tuple[IgnoreGroup, ...]:
     first = getattr(model, "first_stage_model", None)
     if first is not None and not hasattr(first, "encoder"):
         return IGNORE_GROUPS + (FIRST_STAGE_ENCODER_GROUP,)
     return IGNORE_GROUPS
 
 
-def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> KeyReport:
+def load_into(model: "torch.nn.Module", state: "Mapping[str, torch.Tensor]", source: str = "checkpoint") -> KeyReport:
     """Load ``state`` into ``model`` strictly; raise AudioSRError unless every key is accounted for."""
     from model.vocoder import load_weight_norm_state
 
@@ -196,7 +197,7 @@ def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source:
     return report
 
 
-def save_checkpoint(state: Mapping[str, torch.Tensor], path: str | Path, fmt: str | None = None) -> None:
+def save_checkpoint(state: "Mapping[str, torch.Tensor]", path: str | Path, fmt: str | None = None) -> None:
     """Write ``state`` as the original format (``{"state_dict": ...}`` zip pickle) or safetensors.
 
     Writes to a temporary file first, so a failure leaves no partial checkpoint.
@@ -211,6 +212,8 @@ def save_checkpoint(state: Mapping[str, torch.Tensor], path: str | Path, fmt: st
             # safetensors refuses aliased storages: give each key its own copy.
             save_file({k: v.detach().contiguous().clone() for k, v in state.items()}, str(tmp))
         elif fmt == "bin":
+            import torch
+
             torch.save({"state_dict": dict(state)}, tmp)
         else:
             raise AudioSRError(f"unknown checkpoint format {fmt!r} (use bin or safetensors)", path)
