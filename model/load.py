@@ -8,6 +8,7 @@ overwritten.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -59,7 +60,13 @@ def _finish(net: LatentDiffusion, device: torch.device) -> LatentDiffusion:
 
 
 def random_model(config: ModelConfig | str, seed: int = 0, device: str | torch.device = "cpu") -> LatentDiffusion:
+    """Seeded random weights; the network is shared between callers (it is never mutated)."""
     config = preset(config) if isinstance(config, str) else config
+    return _random_model(config, seed, str(device))
+
+
+@functools.lru_cache(maxsize=2)
+def _random_model(config: ModelConfig, seed: int, device: str) -> LatentDiffusion:
     net = skeleton(config)
     net.load_state_dict(random_state(config, seed), strict=True, assign=True)
     return _finish(net, torch.device(device))

@@ -1,0 +1,15 @@
+"""Verification verbs of `audiosr-verify`, registered by the modules that implement them."""
+
+from __future__ import annotations
+
+
+def add_verbs(sub) -> None:
+    """Register the verification verbs on the `audiosr-verify` sub-parser."""
+    from audiosr_verify import cli_parity
+
+    cli_parity.add_verbs(sub)
+    try:
+        from audiosr_verify import cli_report
+    except ImportError:  # pragma: no cover - while the report module is absent
+        return
+    cli_report.add_verbs(sub)

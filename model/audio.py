@@ -1,0 +1,280 @@
+"""Audio file I/O and the waveform preparation of the original ``read_wav_file``.
+
+Arrays here are numpy (float32 unless stated). The original
+(``audiosr/utils.py``) does, per input file::
+
+    waveform, sr = torchaudio.load(filename)            # float32 [C, N]
+    duration = N / sr
+    pad_duration = duration + (5.12 - duration % 5.12)  # unless duration % 5.12 == 0
+    target_frame = int(pad_duration * 100)
+    waveform = torchaudio.functional.resample(waveform, sr, 48000)
+    waveform = waveform.numpy()[0, ...]                 # first channel only
+    waveform = normalize_wav(waveform)
+    waveform = pad_wav(waveform[None], int(48000 * pad_duration))  # asserts > 100 samples
+
+The pieces are provided separately (:func:`read_audio`, :func:`to_mono`,
+:func:`normalize_wav`, :func:`padded_duration`, :func:`target_frames`,
+:func:`target_samples`, :func:`pad_wav`) so the pipeline composes them and the
+parity tests can check each one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from model.errors import AudioSRError
+from model.resample import resampled_length
+
+MODEL_SAMPLE_RATE = 48000
+SEGMENT_SECONDS = 5.12
+# The original asserts `waveform_length > 100` (pad_wav) on the 48 kHz signal.
+MIN_SAMPLES_48K = 101
+
+
+def read_audio(path: str | os.PathLike, min_samples_48k: int = MIN_SAMPLES_48K) -> tuple[np.ndarray, int]:
+    """Read any file soundfile (libsndfile) can decode: ``(float32 [channels, samples], rate)``.
+
+    Integer PCM is scaled to [-1, 1) the way soundfile does (int16 / 32768 ...),
+    which is also what ``torchaudio.load`` returns for WAV.
+
+    Raises :class:`AudioSRError` (message starts with the path) when the file is
+    missing, a directory, empty, not decodable (corrupt or truncated header,
+    unsupported format, text named ``.wav``), has no samples or channels,
+    contains NaN/Inf, or is shorter than ``min_samples_48k`` samples once
+    resampled to 48 kHz. That last check replaces the original's
+    ``assert waveform_length > 100`` in ``pad_wav`` with a clear message, before
+    any work is done.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise AudioSRError("file not found", path)
+    if p.is_dir():
+        raise AudioSRError("is a directory, not an audio file", path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise AudioSRError(f"cannot access file ({exc.strerror or exc})", path) from None
+    if size == 0:
+        raise AudioSRError("file is empty (0 bytes)", path)
+    try:  # libsndfile would only say "System error." for e.g. a permission problem
+        with open(p, "rb"):
+            pass
+    except OSError as exc:
+        raise AudioSRError(f"cannot open file ({exc.strerror or exc})", path) from None
+    try:
+        data, rate = sf.read(str(p), dtype="float32", always_2d=True)
+    except sf.LibsndfileError as exc:
+        # libsndfile's own text says what is wrong (format not recognised, truncated, ...)
+        raise AudioSRError(f"cannot decode audio: {exc.error_string}", path) from None
+    except (RuntimeError, TypeError, ValueError, OSError) as exc:
+        raise AudioSRError(f"cannot decode audio: {exc}", path) from None
+    if data.ndim != 2 or data.shape[1] == 0:
+        raise AudioSRError("audio has no channels", path)
+    if data.shape[0] == 0:
+        raise AudioSRError("audio contains no samples", path)
+    if rate <= 0:
+        raise AudioSRError(f"invalid sample rate {rate}", path)
+    if not np.all(np.isfinite(data)):
+        raise AudioSRError("audio contains NaN or Inf samples", path)
+    n = data.shape[0]
+    n48 = resampled_length(n, rate, MODEL_SAMPLE_RATE)
+    if n48 < min_samples_48k:
+        raise AudioSRError(
+            f"audio is too short: {n} samples at {rate} Hz are {n48} samples at 48 kHz; "
+            f"at least {min_samples_48k} are needed",
+            path,
+        )
+    # soundfile gives [samples, channels]; the model side works on [channels, samples]
+    return np.ascontiguousarray(data.T), int(rate)
+
+
+def to_mono(x: np.ndarray, mode: str = "mean") -> np.ndarray:
+    """``[channels, samples] -> [samples]``.
+
+    ``mode="first"`` is the faithful choice: the original keeps channel 0 only
+    (``waveform.numpy()[0, ...]`` in ``read_wav_file``) and drops the rest.
+    ``mode="mean"`` averages the channels (float32), which keeps content that
+    is only in other channels. A 1-D input is returned unchanged.
+    """
+    x = np.asarray(x)
+    if x.ndim == 1:
+        return x
+    if x.ndim != 2:
+        raise ValueError(f"expected [channels, samples], got shape {x.shape}")
+    if mode == "first":
+        return x[0]
+    if mode == "mean":
+        return x.mean(axis=0, dtype=np.float32) if x.dtype == np.float32 else x.mean(axis=0)
+    raise ValueError(f"unknown mono mode {mode!r}; use 'mean' or 'first'")
+
+
+# numpy 1.x reduced a contiguous axis in chunks of the nditer buffer size
+# (8192 elements): a pairwise sum inside each chunk, chunks added one after
+# another. numpy >= 2.3 sums the whole axis pairwise, which rounds differently
+# for long signals (~1 ulp of a float32 mean; visible in scipy's firwin scale
+# too). The original ran on numpy 1.23.
+_NUMPY1_REDUCE_BLOCK = 8192
+
+
+def numpy1_sum(x: np.ndarray) -> np.ndarray:
+    """``np.sum(x, axis=-1)`` of a C-contiguous array rounded as numpy 1.x computes it.
+
+    Chunk sums of 8192 elements (pairwise, as numpy does within a chunk; numpy
+    2 gives the same within one chunk), then a sequential running sum of the
+    chunk sums. Same dtype as ``x``; a numpy scalar for 1-D input.
+    """
+    x = np.asarray(x)
+    n = x.shape[-1]
+    rows = np.ascontiguousarray(x).reshape(-1, n)
+    full = n // _NUMPY1_REDUCE_BLOCK
+    parts = [np.zeros((rows.shape[0], 1), dtype=x.dtype)]
+    if full:
+        blocks = rows[:, : full * _NUMPY1_REDUCE_BLOCK].reshape(rows.shape[0], full, _NUMPY1_REDUCE_BLOCK)
+        parts.append(blocks.sum(axis=-1))
+    if n % _NUMPY1_REDUCE_BLOCK:
+        parts.append(rows[:, full * _NUMPY1_REDUCE_BLOCK :].sum(axis=-1, keepdims=True))
+    total = np.cumsum(np.concatenate(parts, axis=1), axis=1)[:, -1]  # cumsum is sequential
+    return total.reshape(x.shape[:-1])[()]
+
+
+def numpy1_mean(x: np.ndarray) -> np.ndarray:
+    """``np.mean(x, axis=-1)`` rounded as numpy 1.x computes it (same dtype as ``x``).
+
+    :func:`numpy1_sum` divided by the count the way numpy 1.x ``_mean`` does.
+    Returns a numpy scalar for 1-D input, an array ``x.shape[:-1]`` otherwise.
+    """
+    x = np.asarray(x)
+    n = x.shape[-1]
+    total = numpy1_sum(x)
+    if x.ndim == 1:
+        # numpy 1.x `_mean`, scalar result: `ret.dtype.type(ret / rcount)` (float64 quotient)
+        return x.dtype.type(np.float64(total) / n)
+    # array result: `true_divide(ret, rcount, out=ret)` in the array's dtype
+    return (total / x.dtype.type(n)).astype(x.dtype)
+
+
+def normalize_wav(x: np.ndarray) -> np.ndarray:
+    """The original ``normalize_wav``: remove the mean, peak-normalise to 0.5.
+
+    ``(x - mean) / (max|x - mean| + 1e-8) * 0.5`` on float32 input, float32 out.
+
+    The original ran under numpy 1.x, where ``np.float32 + 1e-8`` (two scalars)
+    is promoted to float64 and the divisor is then cast back to float32 for the
+    float32 array division. Under numpy 2 (NEP 50) the same expression would
+    stay in float32; we compute the divisor in float64 explicitly, and the mean
+    with :func:`numpy1_mean`, so the result is the original's on either numpy.
+    """
+    x = np.asarray(x)
+    x = x - numpy1_mean(x)
+    peak = np.float64(np.max(np.abs(x))) + 1e-8
+    x = x / x.dtype.type(peak)
+    return x * 0.5
+
+
+def padded_duration(duration_s: float) -> float:
+    """Duration rounded up to a multiple of 5.12 s with the original's float arithmetic.
+
+    Kept verbatim (``duration % 5.12`` on Python floats), including its quirks:
+    ``15.36 % 5.12 == 5.119999999999999`` (not 0), so 15.36 s takes the
+    "pad" branch (the sum rounds back to 15.36), and some short inputs come out
+    as ``5.119999999999999`` (e.g. 532 samples at 8 kHz), for which
+    :func:`target_frames` is 511 and :func:`target_samples` 245759, not 512 and
+    245760 -- the original does exactly this.
+    ``duration_s`` is ``num_samples / sample_rate`` at the *input* rate.
+    """
+    if duration_s % SEGMENT_SECONDS != 0:
+        return duration_s + (SEGMENT_SECONDS - duration_s % SEGMENT_SECONDS)
+    return duration_s
+
+
+def target_frames(pad_duration: float) -> int:
+    """Mel frames of the padded input: ``int(pad_duration * 100)`` (10 ms hop), as the original."""
+    return int(pad_duration * 100)
+
+
+def target_samples(pad_duration: float) -> int:
+    """48 kHz samples of the padded input: ``int(48000 * pad_duration)``, as the original."""
+    return int(MODEL_SAMPLE_RATE * pad_duration)
+
+
+def pad_wav(x: np.ndarray, target_length: int) -> np.ndarray:
+    """Zero-pad ``x [..., N]`` at the end to ``[..., target_length]`` (float32), as the original.
+
+    Returns ``x`` itself when it already has the target length (the original
+    does the same). Raises ``ValueError`` if ``N <= 100`` (the original's
+    assertion; :func:`read_audio` rejects such inputs earlier with a clear
+    message) or if ``N > target_length`` (the original fails there too, on a
+    broadcast; it cannot happen with :func:`target_samples`).
+    """
+    n = x.shape[-1]
+    if n <= 100:
+        raise ValueError(f"waveform is too short: {n} samples (need more than 100)")
+    if n == target_length:
+        return x
+    if n > target_length:
+        raise ValueError(f"waveform has {n} samples, more than the target {target_length}")
+    out = np.zeros(x.shape[:-1] + (target_length,), dtype=np.float32)
+    out[..., :n] = x
+    return out
+
+
+def write_audio_atomic(
+    path: str | os.PathLike, waveform: np.ndarray, sample_rate: int, subtype: str = "FLOAT"
+) -> None:
+    """Write ``waveform`` (``[samples]`` or ``[channels, samples]``) atomically.
+
+    The file is written to a temporary name in the destination directory and
+    moved over ``path`` with ``os.replace``, so readers never see a half-written
+    file and an existing file is only replaced by a complete one. On any
+    failure the temporary file is removed and :class:`AudioSRError` is raised
+    (also when the directory is missing or not writable). The container format
+    comes from the extension of ``path`` (soundfile rules); the file gets the
+    usual umask-based permissions, not the 0600 of a temp file.
+    """
+    p = Path(path)
+    directory = p.parent if str(p.parent) else Path(".")
+    if not directory.is_dir():
+        raise AudioSRError("output directory does not exist", directory)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise AudioSRError("output directory is not writable", directory)
+    data = np.asarray(waveform)
+    if data.ndim == 2:
+        data = data.T  # soundfile wants [samples, channels]
+    elif data.ndim != 1:
+        raise AudioSRError(f"cannot write a waveform of shape {np.shape(waveform)}", path)
+    fmt = sf.available_formats().get(p.suffix.lstrip(".").upper())
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise AudioSRError(f"cannot create a file in the output directory ({exc.strerror or exc})", directory) from None
+    os.close(fd)
+    try:
+        if fmt is None:
+            raise AudioSRError(f"unknown audio file extension {p.suffix!r}", path)
+        # format given explicitly: the temp name's suffix would not tell soundfile
+        sf.write(tmp, data, int(sample_rate), subtype=subtype, format=p.suffix.lstrip(".").upper())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, p)
+    except AudioSRError:
+        _remove_quietly(tmp)
+        raise
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as exc:
+        _remove_quietly(tmp)
+        raise AudioSRError(f"cannot write audio: {exc}", path) from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass

@@ -1,0 +1,195 @@
+"""End-to-end super-resolution: waveform (any rate) -> 48 kHz waveform.
+
+Data flow of one segment (each arrow is a function of its own module):
+
+    mono 48 kHz -> normalise -> pad to 5.12 s multiple -> mel/STFT
+    -> cutoff -> low-pass copy -> its mel -> condition latent
+    -> DDIM with guidance -> decode -> mel replacement below the cutoff
+    -> vocoder -> STFT replacement below the cutoff -> output level -> trim
+
+Randomness: a `Randomness` object holds a numpy RandomState (filter choice)
+and a torch Generator (latent draws). Seeded with the same integer, it
+consumes numbers in the original's order (ORACLE.md), so ``faithful`` runs
+can be compared with the original's seed-for-seed.
+
+Long inputs are cut into overlapping chunks that are enhanced one by one and
+cross-faded (see `chunking.py`), so memory does not grow with duration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from model import features, level, lowpass, postprocess
+from model.audio import pad_wav, padded_duration
+from model.diffusion import DDIMStep, ddim_sample, guided_denoiser, make_ddim_schedule
+from model.errors import AudioSRError
+from model.latent_diffusion import LatentDiffusion
+
+SAMPLE_RATE = 48000
+MIN_SAMPLES = 101  # the original asserts more than 100 samples at 48 kHz
+SEGMENT_FRAMES = 512  # mel frames in 5.12 s, the unit inputs are padded to
+
+
+@dataclass
+class Randomness:
+    """Explicit random state, consumed in the original's order."""
+
+    seed: int
+    numpy: np.random.RandomState = field(init=False)
+    torch: torch.Generator = field(init=False)
+
+    def __post_init__(self):
+        self.numpy = np.random.RandomState(self.seed)
+        self.torch = torch.Generator().manual_seed(self.seed)
+
+    def choose_filter(self) -> str:
+        # np.random.choice over the list, as `lowpass_filtering_prepare_inference`
+        return str(self.numpy.choice(list(lowpass.FILTER_TYPES)))
+
+    def randn(self, shape) -> torch.Tensor:
+        return torch.randn(tuple(shape), generator=self.torch)
+
+
+@dataclass
+class Prepared:
+    """Everything preprocessing produces for one segment (all at 48 kHz)."""
+
+    num_samples: int  # content samples at 48 kHz (before padding)
+    pad_duration: float
+    target_frames: int
+    waveform: np.ndarray  # [1, N_pad] normalised, padded
+    log_mel: torch.Tensor  # [T, 256]
+    stft: torch.Tensor  # [T, 1024]
+    cutoff_hz: float
+    filter_type: str
+    waveform_lowpass: np.ndarray  # [N_pad]
+    lowpass_mel: torch.Tensor  # [T, 256]
+
+
+def prepare(normalised: np.ndarray, duration: float, rng: Randomness, filter_type: str | None = None) -> Prepared:
+    """Pad, analyse and low-pass one normalised 48 kHz mono segment.
+
+    ``duration`` is the input's duration in seconds at its own rate (the
+    original pads from it, not from the resampled length).
+    """
+    pad_dur = padded_duration(duration)
+    target_frames = int(pad_dur * 100)
+    num_pad = int(SAMPLE_RATE * pad_dur)
+    if target_frames % SEGMENT_FRAMES:
+        # Float rounding in the original can give 5.119999999999999 s (e.g. 532
+        # samples at 8 kHz): 511 frames, which the VAE cannot take and the
+        # original crashes on. Use the whole number of segments it meant.
+        segments = max(1, round(target_frames / SEGMENT_FRAMES))
+        target_frames, num_pad = segments * SEGMENT_FRAMES, segments * SEGMENT_FRAMES * 480
+    wave = pad_wav(normalised[None, :].astype(np.float32), num_pad)
+    log_mel, stft = features.wav_feature_extraction(torch.from_numpy(wave), target_frames)
+    cutoff = lowpass.cutoff_hz_from_stft(stft)
+    # The draw happens whether or not the filter is used, to keep the order.
+    chosen = rng.choose_filter()
+    ftype = filter_type or chosen
+    low = lowpass.lowpass_or_passthrough(wave[0], cutoff, SAMPLE_RATE, order=8, ftype=ftype)
+    low = np.asarray(low, dtype=np.float32)[: wave.shape[-1]]
+    low_mel, _ = features.wav_feature_extraction(torch.from_numpy(low[None, :]), target_frames)
+    return Prepared(
+        num_samples=normalised.shape[-1],
+        pad_duration=pad_dur,
+        target_frames=target_frames,
+        waveform=wave,
+        log_mel=log_mel,
+        stft=stft,
+        cutoff_hz=float(cutoff),
+        filter_type=ftype,
+        waveform_lowpass=low,
+        lowpass_mel=low_mel,
+    )
+
+
+StepCallback = Callable[[DDIMStep, int], None]
+
+
+@dataclass
+class Generated:
+    latent: torch.Tensor
+    mel: torch.Tensor  # decoded, after replacement
+    vocoded: np.ndarray  # [M]
+    postprocessed: np.ndarray  # [M]
+
+
+@torch.no_grad()
+def generate(
+    net: LatentDiffusion,
+    prep: Prepared,
+    rng: Randomness,
+    steps: int,
+    guidance_scale: float,
+    on_step: StepCallback | None = None,
+) -> Generated:
+    """The diffusion part of one segment, from prepared features to a waveform."""
+    device = net.scale_factor.device
+    mel = prep.log_mel[None, None].to(device)
+    low_mel = prep.lowpass_mel[None, None].to(device)
+    shape = net.latent_shape(tuple(mel.shape))
+    rng.randn(shape)  # the original samples the first-stage posterior only for its shape
+    posterior = net.condition_posterior(low_mel)
+    cond = posterior.sample(rng.randn(posterior.mean.shape).to(device))
+    x_T = rng.randn(shape).to(device)
+    sf = net.scale_factor
+    denoise = guided_denoiser(net.unet, cond * sf, net.unconditional_latent(cond) * sf, guidance_scale)
+    schedule = make_ddim_schedule(net.alphas_cumprod, steps, net.config.diffusion.ddim_eta)
+    x = x_T
+    for step in ddim_sample(denoise, x_T, schedule, net.vprediction(), rng.randn):
+        x = step.x
+        if on_step is not None:
+            on_step(step, len(schedule))
+    decoded = net.decode(x)
+    replaced = postprocess.mel_replace(decoded, low_mel)
+    wave = net.vocode(replaced)[0, 0].float().cpu().numpy()
+    post = postprocess.stft_replace_postprocess(wave, prep.waveform_lowpass)
+    return Generated(latent=x, mel=replaced, vocoded=wave, postprocessed=np.asarray(post, np.float32))
+
+
+@dataclass
+class SegmentResult:
+    waveform: np.ndarray  # [num_samples] at 48 kHz, final level
+    silent: bool
+    cutoff_hz: float | None = None
+    filter_type: str | None = None
+    level_info: dict = field(default_factory=dict)
+
+
+def enhance_segment(
+    net: LatentDiffusion,
+    mono48: np.ndarray,
+    duration: float,
+    rng: Randomness,
+    steps: int = 50,
+    guidance_scale: float = 3.5,
+    level_mode: str = "preserve",
+    filter_type: str | None = None,
+    on_step: StepCallback | None = None,
+) -> SegmentResult:
+    """Enhance one mono 48 kHz segment; returns exactly ``len(mono48)`` samples."""
+    if level_mode not in level.LEVEL_MODES:
+        raise AudioSRError(f"unknown level mode {level_mode!r}; use {' or '.join(level.LEVEL_MODES)}")
+    n = mono48.shape[-1]
+    if n < MIN_SAMPLES:
+        raise AudioSRError(f"input too short: {n} samples at 48 kHz (need at least {MIN_SAMPLES})")
+    if level.is_silent(mono48):
+        return SegmentResult(np.zeros(n, dtype=np.float32), silent=True)
+    prep = prepare(level.normalize_input(mono48), duration, rng, filter_type)
+    out = generate(net, prep, rng, steps, guidance_scale, on_step).postprocessed
+    if level_mode == "faithful":
+        final, info = level.faithful_output(out), {"mode": "faithful"}
+        final = final[:n]
+    else:
+        final, info = level.preserve_output(out[:n], mono48)
+        info["mode"] = "preserve"
+    final = np.asarray(final, dtype=np.float32)
+    if final.shape[-1] < n:  # never happens with the original's padding; be exact anyway
+        final = np.pad(final, (0, n - final.shape[-1]))
+    return SegmentResult(final, False, prep.cutoff_hz, prep.filter_type, info)
