@@ -5,11 +5,7 @@ from __future__ import annotations
 
 def add_verbs(sub) -> None:
     """Register the verification verbs on the `audiosr-verify` sub-parser."""
-    from audiosr_verify import cli_parity
+    from audiosr_verify import cli_parity, cli_report
 
     cli_parity.add_verbs(sub)
-    try:
-        from audiosr_verify import cli_report
-    except ImportError:  # pragma: no cover - while the report module is absent
-        return
     cli_report.add_verbs(sub)

@@ -1,0 +1,454 @@
+"""The compatibility report: one result model, filled by the checks, rendered elsewhere.
+
+    Report -> Section (state-dict parity, functional parity, golden regression,
+              property tests, ... anything with a key) -> Item (one checkpoint,
+              one case, one test file) -> Table / Figure
+
+Builders here run a check and turn its result object into a `Section`
+(keeping the check's own ``to_dict()`` in ``Section.data`` for CI);
+`audiosr_verify.report_render` turns a `Report` into a rich summary,
+``report.json``, ``report.md`` and a self-contained ``report.html``.
+Nothing here prints.
+
+A section's status is one of ``pass``, ``fail``, ``error`` (the check could
+not run), ``not_available`` (the check does not exist yet / was not asked
+for). `Report.passed` needs every section to pass; sections that are not
+available count as passing unless the report is ``strict``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from audiosr_verify import golden as G
+
+REPORT_SCHEMA_VERSION = 1
+SECTION_STATUSES = ("pass", "fail", "error", "not_available")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BASIC_MANIFEST = "golden/manifests/audiosr_basic.json"
+PROPERTY_TESTS = "tests/test_properties_*.py"
+
+Progress = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass
+class Figure:
+    """A picture (PNG bytes) with a title; JSON and Markdown only name it."""
+
+    title: str
+    png: bytes = field(repr=False)
+    caption: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "caption": self.caption, "png_bytes": len(self.png)}
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[str]]
+    title: str = ""
+    row_status: list[str | None] | None = None  # per row: pass / fail / info / None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "columns": list(self.columns), "rows": [list(r) for r in self.rows],
+                "row_status": None if self.row_status is None else list(self.row_status)}
+
+
+@dataclass
+class Item:
+    """One checked thing inside a section (a checkpoint, a golden case, a test file)."""
+
+    name: str
+    status: str  # pass | fail | error | not_available | info
+    summary: str = ""
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "summary": self.summary,
+                "tables": [t.to_dict() for t in self.tables],
+                "figures": [f.to_dict() for f in self.figures], "notes": list(self.notes)}
+
+
+@dataclass
+class Section:
+    key: str  # stable identifier: state_dict_parity, functional_parity, golden_regression, property_tests
+    title: str
+    status: str
+    summary: str = ""
+    items: list[Item] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)  # section-level overview
+    notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] | None = None  # the underlying check's to_dict(), for machines
+    seconds: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "title": self.title, "status": self.status, "summary": self.summary,
+                "seconds": None if self.seconds is None else round(self.seconds, 2),
+                "notes": list(self.notes), "tables": [t.to_dict() for t in self.tables],
+                "items": [i.to_dict() for i in self.items], "data": self.data}
+
+
+@dataclass
+class Report:
+    title: str = "AudioSR compatibility report"
+    model: str = ""
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    environment: dict[str, str] = field(default_factory=dict)
+    sections: list[Section] = field(default_factory=list)
+    strict: bool = False
+
+    def section(self, key: str) -> Section | None:
+        return next((s for s in self.sections if s.key == key), None)
+
+    def section_ok(self, s: Section) -> bool:
+        return s.status == "pass" or (s.status == "not_available" and not self.strict)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.sections) and all(self.section_ok(s) for s in self.sections)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": REPORT_SCHEMA_VERSION, "title": self.title, "ok": self.passed,
+                "strict": self.strict, "created": self.created, "model": self.model,
+                "environment": dict(self.environment),
+                "sections": [s.to_dict() for s in self.sections]}
+
+
+def _timed(key: str, title: str, build: Callable[[], Section]) -> Section:
+    t0 = time.perf_counter()
+    try:
+        s = build()
+    except Exception as exc:  # a check that crashes is reported, not fatal to the report
+        s = Section(key, title, "error", f"check crashed: {type(exc).__name__}: {exc}")
+    s.seconds = time.perf_counter() - t0
+    return s
+
+
+# --------------------------------------------------------------------------- state-dict parity
+
+
+def _parity_item(name: str, result) -> Item:
+    c = result.counts
+    rows = [[s.replace("_", " "), f"{c[s]:,}"] for s in c]
+    groups = Table(["module group", "keys", "matched", "ignored", "problems"],
+                   [[g.name, f"{g.keys:,}", f"{g.counts['matched']:,}", f"{g.counts['ignored']:,}",
+                     f"{sum(v for k, v in g.counts.items() if k not in ('matched', 'ignored')):,}"]
+                    for g in result.groups],
+                   title="module groups", row_status=["pass" if g.ok else "fail" for g in result.groups])
+    problems = result.problems()
+    tables = [Table(["status", "keys"], rows, title="key statuses"), groups]
+    if problems:
+        tables.append(Table(["key", "status", "expected", "file"],
+                            [[k.key, k.status, str(k.expected_shape), str(k.actual_shape)] for k in problems[:50]],
+                            title=f"problems (first {min(50, len(problems))} of {len(problems)})",
+                            row_status=["fail"] * min(50, len(problems))))
+    notes = [f"{v.name}: {v.value} - {v.detail}" for v in result.variants]
+    return Item(name, "pass" if result.ok else "fail", result.summary_line(), tables, notes=notes)
+
+
+def parity_section(checkpoint: str | None, preset: str, random_seed: int | None = 0,
+                   manifest: str | os.PathLike | None = None) -> Section:
+    """State-dict parity of the model in use, and of the committed basic manifest if present."""
+    if importlib.util.find_spec("audiosr_verify.parity") is None:
+        return Section("state_dict_parity", "State-dict parity", "not_available",
+                       "audiosr_verify.parity is not available")
+    from audiosr_verify import parity
+
+    items: list[Item] = []
+    data: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="audiosr-parity-") as tmp:
+        if checkpoint:
+            source, label = checkpoint, f"checkpoint {Path(checkpoint).name} vs {preset}"
+        else:
+            from model import config as cfg
+            from model.checkpoint import save_checkpoint
+            from model.load import random_state
+
+            source = str(Path(tmp) / f"random-{preset}-seed{random_seed}.bin")
+            save_checkpoint(random_state(cfg.preset(preset), random_seed or 0), source)
+            label = f"random weights ({preset}, seed {random_seed}) saved as a checkpoint vs {preset}"
+        result = parity.run_parity(source, preset=preset)
+        items.append(_parity_item(label, result))
+        data["model"] = result.to_dict()
+    manifest = Path(manifest) if manifest is not None else PROJECT_ROOT / BASIC_MANIFEST
+    if manifest.is_file():
+        result = parity.run_parity(str(manifest), preset="basic")
+        items.append(_parity_item(f"manifest {manifest.name} vs basic", result))
+        data["basic_manifest"] = result.to_dict()
+    else:
+        items.append(Item(f"manifest {manifest.name}", "not_available",
+                          f"{manifest} not present (write it with `audiosr-verify manifest`)"))
+    failed = [i for i in items if i.status == "fail"]
+    status = "fail" if failed else "pass"
+    summary = "; ".join(i.summary for i in items if i.status != "not_available")
+    return Section("state_dict_parity", "State-dict parity", status, summary, items, data=_keys_trimmed(data))
+
+
+def _keys_trimmed(data: dict[str, Any]) -> dict[str, Any]:
+    """Parity results without the full per-key list of accounted keys (thousands of entries)."""
+    out = {}
+    for name, d in data.items():
+        d = dict(d)
+        d["keys"] = [k for k in d.get("keys", []) if k.get("status") not in ("matched", "ignored")]
+        out[name] = d
+    return out
+
+
+# --------------------------------------------------------------------------- functional parity
+
+
+def functional_section(module: str = "audiosr_verify.functional") -> Section:
+    """Hook for the functional-parity suite: ``<module>.run_fixture_suite()`` with ``to_dict()``."""
+    title = "Functional parity"
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        return Section("functional_parity", title, "not_available",
+                       f"{module} is not available (functional-parity suite not installed yet)")
+    mod = importlib.import_module(module)
+    if not hasattr(mod, "run_fixture_suite"):
+        return Section("functional_parity", title, "not_available", f"{module} has no run_fixture_suite()")
+    result = mod.run_fixture_suite()
+    data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    ok = getattr(result, "ok", getattr(result, "passed", data.get("ok", data.get("passed"))))
+    status = "not_available" if ok is None and data.get("available") is False else ("pass" if ok else "fail")
+    summary = result.summary_line() if hasattr(result, "summary_line") else str(data.get("summary", ""))
+    section = Section("functional_parity", title, status, summary, data=data)
+    section.tables = [t for t in (_generic_table(k, v) for k, v in data.items()) if t is not None]
+    return section
+
+
+def _generic_table(name: str, value: Any) -> Table | None:
+    """A list of flat dicts as a table (first 200 rows)."""
+    if not (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
+        return None
+    cols = [k for k, v in value[0].items() if not isinstance(v, (dict, list))]
+    if not cols:
+        return None
+    status_of = lambda r: None if "ok" not in r and "passed" not in r else (
+        "pass" if r.get("ok", r.get("passed")) else "fail")
+    rows = value[:200]
+    return Table(cols, [[G._fmt(r.get(c)) if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
+                        for r in rows], title=name, row_status=[status_of(r) for r in rows])
+
+
+# --------------------------------------------------------------------------- golden regression
+
+
+GOLDEN_COLUMNS = ["case", "status", "max |diff|", "LSD", "SI-SDR dB", "log-mel L1", "seconds"]
+
+
+def _check_value(r: G.CaseResult, name: str) -> str:
+    c = next((c for c in r.checks if c.name == name), None)
+    return c.value_text() if c is not None else "-"
+
+
+def golden_case_figures(r: G.CaseResult, store: G.GoldenStore | None) -> list[Figure]:
+    """Spectrograms of input, obtained output, golden and obtained - golden, on one scale."""
+    from audiosr_verify import spectrogram
+
+    if r.obtained is None:
+        return []
+    signals: dict[str, tuple | None] = {}
+    if r.input_path and Path(r.input_path).is_file():
+        import soundfile as sf
+
+        x, rate = sf.read(r.input_path, dtype="float32", always_2d=True)
+        signals["input"] = (x.mean(axis=1), rate)
+    signals["output"] = (r.obtained, G.SAMPLE_RATE)
+    g = r.golden
+    signals["golden"] = (g, G.SAMPLE_RATE) if g is not None else None
+    if g is not None and g.shape == r.obtained.shape:
+        signals["difference"] = (r.obtained.astype("float64") - g.astype("float64"), G.SAMPLE_RATE)
+    pngs = spectrogram.spectrogram_pngs(signals)
+    rate = f"{r.input_sample_rate / 1000:g} kHz" if r.input_sample_rate else ""
+    captions = {
+        "input": f"input ({rate}, shown resampled to 48 kHz)",
+        "output": "output of this run (48 kHz)",
+        "golden": "golden reference",
+        "difference": ("output - golden: identical (all black)" if r.status == "identical"
+                       else "output - golden (same dB scale)"),
+    }
+    return [Figure(name, png, captions[name]) for name, png in pngs.items()]
+
+
+def golden_section(run: G.GoldenRun | None, store: G.GoldenStore | None = None, figures: bool = True,
+                   message: str = "") -> Section:
+    title = "Golden regression"
+    if run is None or not run.results:
+        return Section("golden_regression", title, "not_available" if run is None else "fail",
+                       message or "no golden cases (generate golden/regression_inputs first)",
+                       data=None if run is None else run.to_dict())
+    items = []
+    for r in run.results:
+        status = "pass" if r.passed else ("error" if r.status == "error" else "fail")
+        item = Item(r.case, status, r.summary_line(with_case=False) if r.status != "missing" else r.message,
+                    notes=list(r.notes))
+        if r.checks:
+            item.tables.append(Table(["metric", "value", "tolerance", "result"], [list(row) for row in r.rows()],
+                                     row_status=[{True: "pass", False: "fail", None: "info"}[c.passed]
+                                                 for c in r.checks]))
+        if r.written and not r.passed:
+            item.notes.append("obtained files written: " + ", ".join(Path(p).name for p in r.written)
+                              + f" in {r.golden_dir}")
+        if figures:
+            item.figures = golden_case_figures(r, store)
+        items.append(item)
+    overview = Table(GOLDEN_COLUMNS,
+                     [[r.case, r.status.replace("_", " "), _check_value(r, "max_abs_diff"), _check_value(r, "lsd"),
+                       _check_value(r, "si_sdr"), _check_value(r, "log_mel_l1"),
+                       "-" if r.seconds is None else f"{r.seconds:.1f}"] for r in run.results],
+                     row_status=["pass" if r.passed else "fail" for r in run.results])
+    notes = sorted({n for r in run.results for n in r.notes})
+    return Section("golden_regression", title, "pass" if run.passed else "fail", run.summary_line(), items,
+                   [overview], notes=notes, data=run.to_dict())
+
+
+# --------------------------------------------------------------------------- property tests
+
+
+def property_section(pattern: str = PROPERTY_TESTS, root: str | os.PathLike | None = None,
+                     timeout: float = 900.0) -> Section:
+    """Run the property tests (not slow, not oracle) in a subprocess and summarise the JUnit XML."""
+    title = "Property tests"
+    root = Path(root) if root is not None else PROJECT_ROOT
+    files = sorted(root.glob(pattern))
+    if not files:
+        return Section("property_tests", title, "not_available",
+                       f"no property tests ({pattern}) in {root} yet")
+    with tempfile.TemporaryDirectory(prefix="audiosr-props-") as tmp:
+        xml = Path(tmp) / "junit.xml"
+        cmd = [sys.executable, "-m", "pytest", "-q", "-m", "not slow and not oracle", "-p", "no:cacheprovider",
+               f"--junitxml={xml}", *[str(f.relative_to(root)) for f in files]]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        try:
+            proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return Section("property_tests", title, "error", f"timed out after {timeout:.0f} s")
+        if not xml.is_file():
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+            return Section("property_tests", title, "error",
+                           f"pytest exited {proc.returncode} without results: " + " | ".join(tail))
+        return _junit_section(xml, proc.returncode, " ".join(cmd[2:]))
+
+
+def _junit_section(xml: Path, returncode: int, command: str) -> Section:
+    tree = ET.parse(xml).getroot()
+    suites = [tree] if tree.tag == "testsuite" else list(tree.iter("testsuite"))
+    per_file: dict[str, dict[str, int]] = {}
+    failures: list[list[str]] = []
+    for case in (c for s in suites for c in s.iter("testcase")):
+        module = case.get("classname", "").split(".")
+        fname = next((p for p in module if p.startswith("test_")), module[-1] if module else "?")
+        counts = per_file.setdefault(fname, {"passed": 0, "failed": 0, "error": 0, "skipped": 0})
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]
+                if child.tag != "skipped":
+                    msg = (child.get("message") or child.text or "").strip().splitlines()
+                    failures.append([f"{fname}::{case.get('name')}", outcome, (msg[0] if msg else "")[:160]])
+                break
+        counts[outcome] += 1
+    total = {k: sum(c[k] for c in per_file.values()) for k in ("passed", "failed", "error", "skipped")}
+    ok = returncode == 0 and total["failed"] == 0 and total["error"] == 0
+    items = [Item(name, "pass" if c["failed"] == c["error"] == 0 else "fail",
+                  ", ".join(f"{v} {k}" for k, v in c.items() if v)) for name, c in per_file.items()]
+    tables = [Table(["test file", "passed", "failed", "error", "skipped"],
+                    [[n, *(str(c[k]) for k in ("passed", "failed", "error", "skipped"))] for n, c in per_file.items()],
+                    row_status=[i.status for i in items])]
+    if failures:
+        tables.append(Table(["test", "outcome", "message"], failures[:100], title="failures",
+                            row_status=["fail"] * len(failures[:100])))
+    summary = ", ".join(f"{v} {k}" for k, v in total.items() if v) or "no tests collected"
+    if returncode not in (0, 1) and not failures:
+        ok = False
+        summary += f" (pytest exit code {returncode})"
+    return Section("property_tests", "Property tests", "pass" if ok else "fail", summary, items, tables,
+                   data={"command": command, "returncode": returncode, "totals": total, "files": per_file,
+                         "failures": failures})
+
+
+# --------------------------------------------------------------------------- whole report
+
+
+def environment() -> dict[str, str]:
+    env = G.library_versions()
+    env["command"] = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    return env
+
+
+def build_report(net, settings: G.RunSettings, *, store: G.GoldenStore | None = None,
+                 cases: list[G.GoldenCase] | None = None, properties: bool = True,
+                 strict: bool = False, model_description: str = "",
+                 progress: Progress | None = None,
+                 case_progress: G.ProgressFn | None = None) -> Report:
+    """Run every section for ``net`` (made from ``settings``) and collect them in one `Report`."""
+    say = progress or (lambda what: None)
+    store = store or G.GoldenStore()
+    report = Report(model=model_description or settings.describe(), environment=environment(), strict=strict)
+
+    say("state-dict parity")
+    report.sections.append(_timed("state_dict_parity", "State-dict parity", lambda: parity_section(
+        settings.checkpoint, settings.preset, settings.weights_seed)))
+    say("functional parity")
+    report.sections.append(_timed("functional_parity", "Functional parity", functional_section))
+    say("golden regression")
+
+    def golden() -> Section:
+        selected = store.cases() if cases is None else cases
+        if not selected:
+            return golden_section(None, store, message=f"no cases in {store.inputs_dir / G.CASES_FILE}")
+        run = G.run_golden(net, settings, store, selected, progress=case_progress)
+        return golden_section(run, store)
+
+    report.sections.append(_timed("golden_regression", "Golden regression", golden))
+    if properties:
+        say("property tests")
+        report.sections.append(_timed("property_tests", "Property tests", property_section))
+    else:
+        report.sections.append(Section("property_tests", "Property tests", "not_available", "skipped (--no-properties)"))
+    return report
+
+
+__all__ = [
+    "Figure",
+    "Item",
+    "Report",
+    "Section",
+    "Table",
+    "build_report",
+    "functional_section",
+    "golden_case_figures",
+    "golden_section",
+    "parity_section",
+    "property_section",
+]
