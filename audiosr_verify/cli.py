@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -95,13 +96,25 @@ def cmd_enhance(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from model.audio_stream import check_audio_file
     from model.long_audio import enhance_file
 
     console = Console(stderr=True)
     out_dir = Path(args.output_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise AudioSRError("output path exists and is not a directory", out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if args.steps < 1:
+        raise AudioSRError(f"--steps must be at least 1, got {args.steps}")
+    # Every input is checked in full (header, length, NaN/Inf, truncation) before
+    # the model is loaded or anything is created: a bad file costs one line.
+    for item in args.inputs:
+        check_audio_file(item)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise AudioSRError(f"cannot write to the output directory ({exc.strerror or exc})", out_dir) from None
     targets = []
     for item in args.inputs:
         target = out_dir / (Path(item).stem + ".wav")
@@ -110,8 +123,6 @@ def cmd_enhance(args) -> int:
         if target.exists() and not args.overwrite:
             raise AudioSRError("output exists (use --overwrite to replace it)", target)
         targets.append(target)
-    if args.steps < 1:
-        raise AudioSRError(f"--steps must be at least 1, got {args.steps}")
     with console.status("loading model"):
         net, described = load_network(args)
     console.print(f"model: {described}")
@@ -136,7 +147,7 @@ def cmd_enhance(args) -> int:
                                  seed=args.seed, level_mode=args.level, mix=args.mix, progress=report)
             except AudioSRError as exc:
                 failures += 1
-                console.print(f"[red]error:[/red] {exc}", highlight=False)
+                print(f"audiosr-verify: error: {exc}", file=sys.stderr)  # one line: rich would wrap it
                 progress.advance(files)
                 continue
             cut = ", ".join(f"{c:.0f}" for c in r.cutoff_hz) or "-"

@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from model import level
 from model.audio_stream import read_audio_block, read_audio_info
 from model.errors import AudioSRError
 from model.latent_diffusion import LatentDiffusion
@@ -76,6 +77,10 @@ def read_resampled(path: str, info, start48: int, end48: int, mix: str) -> np.nd
     b = min(info.frames, math.ceil(end48 * sr / SAMPLE_RATE) + margin + in_step)
     block = read_audio_block(path, a, b)  # [channels, samples], validated
     mono = block[0] if mix == "first" else block.mean(axis=0)
+    if level.is_silent(mono):
+        # Silence is judged at the input's own rate: resampling a DC offset (zero-padded
+        # at the file's ends) rings, and would turn a silent file into a non-silent one.
+        return np.zeros(end48 - start48, dtype=np.float32)
     if sr != SAMPLE_RATE:
         mono = resample(torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32)), sr, SAMPLE_RATE).numpy()
     offset = a // in_step * out_step

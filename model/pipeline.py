@@ -181,6 +181,7 @@ def enhance_segment(
         raise AudioSRError(f"input too short: {n} samples at 48 kHz (need at least {MIN_SAMPLES})")
     if level.is_silent(mono48):
         return SegmentResult(np.zeros(n, dtype=np.float32), silent=True)
+    # the original's normalisation (same bits as audio.normalize_wav, plus guards)
     prep = prepare(level.normalize_input(mono48), duration, rng, filter_type)
     out = generate(net, prep, rng, steps, guidance_scale, on_step).postprocessed
     if level_mode == "faithful":
