@@ -9,3 +9,7 @@ def add_verbs(sub) -> None:
 
     cli_parity.add_verbs(sub)
     cli_report.add_verbs(sub)
+
+    from audiosr_verify import cli_oracle
+
+    cli_oracle.add_verbs(sub)

@@ -1,0 +1,148 @@
+"""`audiosr-verify oracle setup|export` and `audiosr-verify compare`.
+
+- ``oracle setup [--path P] [--force]``: build the venv that runs the ORIGINAL
+  audiosr (``audiosr_verify.oracle.venv``), with progress on stderr.
+- ``oracle export [--golden-dir golden] [--manifests-only|--fixtures-only]``:
+  write the key manifests and the stage fixtures (``audiosr_verify.oracle.export``).
+- ``compare --stage S [--preset tiny] [--fault F] [--json FILE]``: run one stage
+  in both models with hooks on every module and name the first module whose
+  output diverges (``audiosr_verify.first_divergence``).
+
+Exit codes: 0 ok, 1 a divergence / failed export, 2 (via the CLI's main) an
+`AudioSRError`, e.g. the oracle venv is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from model.errors import AudioSRError
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def add_verbs(sub) -> None:
+    from audiosr_verify.first_divergence import FAULTS, STAGES
+
+    o = sub.add_parser("oracle", help="set up and export the ORIGINAL audiosr (reference oracle)",
+                       description="The original audiosr 0.0.7 runs offline in its own virtual environment; "
+                       "`setup` builds it, `export` writes golden/manifests and golden/oracle/tiny with it.")
+    osub = o.add_subparsers(dest="oracle_command", metavar="ACTION")
+    osub.required = True
+    p = osub.add_parser("setup", help="build the oracle venv (about 70 s with the wheels on disk)",
+                        description="Build (or confirm) the oracle venv: torch alone, torch-dependent packages "
+                        "with --no-deps, then the pinned dependencies; finishes with an import self-test.")
+    p.add_argument("--path", metavar="DIR", help="venv directory (default ~/.cache/audiosr-verify/oracle-venv "
+                   "or $AUDIOSR_ORACLE_VENV)")
+    p.add_argument("--force", action="store_true", help="rebuild even if the venv is up to date")
+    p.set_defaults(func=cmd_oracle_setup)
+    p = osub.add_parser("export", help="write manifests and stage fixtures with the original",
+                        description="Run the original on the fixture inputs and write golden/manifests/*.json "
+                        "and golden/oracle/tiny/ (schema: golden/oracle/README.md).")
+    p.add_argument("--golden-dir", default=None, metavar="DIR", help="golden root (default: the project's golden/)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--manifests-only", action="store_true")
+    g.add_argument("--fixtures-only", action="store_true")
+    p.set_defaults(func=cmd_oracle_export)
+
+    p = sub.add_parser("compare", help="first diverging module of one stage, ours vs the original",
+                       description="Run one stage in our model and in the original (same random weights, the "
+                       "fixture's stage input) with forward hooks on every module; list module outputs in "
+                       "execution order with their error and mark the first one past the tolerance.")
+    p.add_argument("--stage", required=True, choices=list(STAGES), help="which stage")
+    p.add_argument("--preset", default="tiny", choices=["tiny", "basic"],
+                   help="model size (default tiny; basic needs ~8 GB and minutes)")
+    p.add_argument("--fault", choices=list(FAULTS), help="inject a demonstration bug into OUR model")
+    p.add_argument("--atol", type=float, default=1e-5, help="tolerance on each module output (default 1e-5)")
+    p.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0)")
+    p.add_argument("--max-rows", type=int, default=60, metavar="N",
+                   help="rows shown around the first divergence (0: all; --json always has all)")
+    p.add_argument("--json", metavar="FILE", help="write the full result as JSON")
+    p.set_defaults(func=cmd_compare)
+
+
+def _progress(console):
+    return lambda msg: console.print(f"[dim]{msg}[/dim]", highlight=False)
+
+
+def cmd_oracle_setup(args) -> int:
+    from rich.console import Console
+
+    from audiosr_verify.oracle import venv
+
+    console = Console(stderr=True)
+    try:
+        py = venv.create_oracle_venv(args.path, progress=_progress(console), force=args.force)
+    except venv.OracleVenvError as exc:
+        raise AudioSRError(str(exc).splitlines()[0]) from None
+    print(py)
+    return EXIT_OK
+
+
+def cmd_oracle_export(args) -> int:
+    from rich.console import Console
+
+    from audiosr_verify.oracle import driver, export
+
+    console = Console(stderr=True)
+    golden = Path(args.golden_dir) if args.golden_dir else export.DEFAULT_GOLDEN
+    say = _progress(console)
+    try:
+        if not args.fixtures_only:
+            export.export_manifests(golden / "manifests", progress=say)
+        if not args.manifests_only:
+            export.export_fixtures(golden, progress=say)
+    except driver.OracleUnavailable:
+        from audiosr_verify.oracle import venv
+
+        raise AudioSRError(f"the original audiosr is not set up (no oracle venv at {venv.default_path()}): "
+                           "run `audiosr-verify oracle setup`") from None
+    except driver.OracleError as exc:
+        console.print(f"[red]oracle export failed:[/red] {exc}", highlight=False)
+        return EXIT_FAILED
+    console.print(f"[green]exported[/green] into {golden}")
+    return EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    from rich.console import Console
+
+    from audiosr_verify.first_divergence import find_first_divergence, render_table
+    from audiosr_verify.oracle import driver
+
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        result = find_first_divergence(args.stage, args.preset, args.fault, args.atol, args.rtol,
+                                       progress=_progress(err))
+    except driver.OracleError as exc:
+        raise AudioSRError(f"the original failed to run the {args.stage} stage: {str(exc).splitlines()[0]}") from None
+    if result.fault_description:
+        err.print(f"fault injected into OUR model: {result.fault_description}", highlight=False)
+    console.print(render_table(result, args.max_rows))
+    if result.output is not None:
+        o = result.output
+        console.print(f"stage output: max |diff| {o.max_abs:.3g}" + (f" ({o.note})" if o.note else ""), highlight=False)
+    style = "green" if result.ok else "bold red"
+    console.print(f"[{style}]{result.summary_line()}[/{style}]", highlight=False)
+    if args.json:
+        from audiosr_verify.cli_parity import write_atomic
+
+        write_atomic(args.json, json.dumps(result.to_dict(), indent=1) + "\n")
+        err.print(f"wrote {args.json}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="audiosr-verify")
+    add_verbs(parser.add_subparsers(dest="command", required=True))
+    a = parser.parse_args()
+    try:
+        sys.exit(a.func(a))
+    except AudioSRError as exc:
+        print(f"audiosr-verify: error: {exc}", file=sys.stderr)
+        sys.exit(2)
