@@ -193,21 +193,10 @@ def cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (same behaviour as within `audiosr-verify`):
-    ``python -m audiosr_verify.cli_report report|golden ...``."""
-    parser = argparse.ArgumentParser(prog="audiosr-verify")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    add_verbs(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except AudioSRError as exc:
-        print(f"audiosr-verify: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("audiosr-verify: interrupted", file=sys.stderr)
-        return 130
+    """Stand-alone entry point: the same as `audiosr-verify` (which registers these verbs)."""
+    from audiosr_verify.cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

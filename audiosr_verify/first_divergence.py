@@ -27,6 +27,7 @@ from typing import Any, Callable
 import torch
 
 from audiosr_verify.compare import StageComparison, compare_tensors
+from audiosr_verify.oracle.module_hooks import record_module_outputs
 from model.errors import AudioSRError
 
 # stage -> (module prefix, what the input tensors are)
@@ -178,34 +179,7 @@ def _stage_call(net, stage: str, inputs: dict[str, torch.Tensor]) -> Callable[[]
 def run_ours(net, stage: str, inputs: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[dict], torch.Tensor]:
     """(outputs by key, execution order, stage output) of our model, keyed as the oracle runner keys them."""
     prefix = STAGES[stage][0]
-    outputs: dict[str, torch.Tensor] = {}
-    order: list[dict] = []
-    counts: dict[str, int] = {}
-    handles = []
-
-    def hook_for(name):
-        def hook(module, args, output):
-            n = counts.get(name, 0)
-            counts[name] = n + 1
-            key = name if n == 0 else f"{name}@{n}"
-            tensors = output if isinstance(output, (tuple, list)) else (output,)
-            for j, t in enumerate(tensors):
-                if isinstance(t, torch.Tensor):
-                    k = key if len(tensors) == 1 else f"{key}#{j}"
-                    outputs[k] = t.detach().clone()
-                    order.append({"key": k, "module": name, "type": type(module).__name__, "shape": list(t.shape)})
-
-        return hook
-
-    for name, module in net.named_modules():
-        if name == prefix or name.startswith(prefix + "."):
-            handles.append(module.register_forward_hook(hook_for(name)))
-    try:
-        with torch.no_grad():
-            out = _stage_call(net, stage, inputs)()
-    finally:
-        for h in handles:
-            h.remove()
+    outputs, order, out = record_module_outputs(net, prefix, _stage_call(net, stage, inputs))
     return outputs, order, out
 
 

@@ -6,8 +6,8 @@ which keys are generated and whichever process (our venv or the oracle's)
 generates them. Each key gets its own generator seeded from a hash of
 ``seed`` and the key name, so adding or dropping a key changes nothing else.
 
-This module depends on torch only, so the oracle's environment can import it
-from the project tree to build bit-identical weights.
+The generator itself is plain torch, so the same weights come out in any
+environment with the same torch build.
 
 Scales keep activations in a sane range through deep random networks:
 weights ~ N(0, 1/fan_in), 1-D norm/scale weights ~ 1 + N(0, 0.1^2),
@@ -22,28 +22,13 @@ from typing import Iterable, Mapping
 
 import torch
 
+from model.diffusion import SCHEDULE_BUFFERS
+
 GENERATOR_VERSION = "1"
 
 # Buffers the model computes from its config; random values would make no
 # sense there, so random_state_dict leaves them out and callers fill them.
-COMPUTED_BUFFERS = frozenset(
-    {
-        "betas",
-        "alphas_cumprod",
-        "alphas_cumprod_prev",
-        "sqrt_alphas_cumprod",
-        "sqrt_one_minus_alphas_cumprod",
-        "log_one_minus_alphas_cumprod",
-        "sqrt_recip_alphas_cumprod",
-        "sqrt_recipm1_alphas_cumprod",
-        "posterior_variance",
-        "posterior_log_variance_clipped",
-        "posterior_mean_coef1",
-        "posterior_mean_coef2",
-        "scale_factor",
-        "logvar",
-    }
-)
+COMPUTED_BUFFERS = frozenset(SCHEDULE_BUFFERS) | {"scale_factor", "logvar"}
 
 
 def key_seed(seed: int, key: str) -> int:

@@ -55,6 +55,7 @@ shims.install()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from module_hooks import record_module_outputs  # noqa: E402  (shared with first_divergence)
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 import audiosr  # noqa: E402,F401
@@ -777,35 +778,7 @@ def cmd_modules(request: dict) -> dict:
     model, wreport = build_loaded(request)
     inputs = load_file(request["inputs"])
     prefix, run = _stage_call(model, request["stage"], inputs)
-    outputs: dict[str, torch.Tensor] = {}
-    order: list[dict] = []
-    counts: dict[str, int] = {}
-    handles = []
-
-    def hook_for(name):
-        def hook(module, args, output):
-            n = counts.get(name, 0)
-            counts[name] = n + 1
-            key = name if n == 0 else f"{name}@{n}"
-            tensors = output if isinstance(output, (tuple, list)) else (output,)
-            for j, t in enumerate(tensors):
-                if not isinstance(t, torch.Tensor):
-                    continue
-                k = key if len(tensors) == 1 else f"{key}#{j}"
-                outputs[k] = t.detach().clone().contiguous()
-                order.append({"key": k, "module": name, "type": type(module).__name__, "shape": list(t.shape)})
-
-        return hook
-
-    for name, module in model.named_modules():
-        if name == prefix or name.startswith(prefix + "."):
-            handles.append(module.register_forward_hook(hook_for(name)))
-    try:
-        with torch.no_grad():
-            result = run()
-    finally:
-        for h in handles:
-            h.remove()
+    outputs, order, result = record_module_outputs(model, prefix, run)
     outputs["__output__"] = to_tensor(result)
     save_file(outputs, request["out"], metadata={"order": json.dumps([o["key"] for o in order])})
     return {"stage": request["stage"], "prefix": prefix, "order": order, "out": request["out"], "weights": wreport}
