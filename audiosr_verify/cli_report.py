@@ -134,7 +134,8 @@ def cmd_golden(args) -> int:
     out = _out_console()
     table = Table(title=f"golden {'update' if args.update else 'check'}: {settings.key}", title_justify="left")
     columns = (("case", "status", "golden", "seconds") if args.update else
-               ("case", "status", "max |diff|", "LSD", "SI-SDR dB", "log-mel L1", "seconds"))
+               ("case", "status", "max |diff| / peak", "spectral dist dB", "worst frame dB", "SI-SDR dB",
+                "seconds"))
     for col in columns:
         table.add_column(col)
     for r in run.results:
@@ -143,8 +144,8 @@ def cmd_golden(args) -> int:
         if args.update:
             row = (r.case, r.status, r.message, seconds)
         else:
-            row = (r.case, r.status.replace("_", " "), value("max_abs_diff"), value("lsd"), value("si_sdr"),
-                   value("log_mel_l1"), seconds)
+            row = (r.case, r.status.replace("_", " "), value("peak_relative_diff"), value("spectral_distance"),
+                   value("spectral_distance_worst_frame"), value("si_sdr"), seconds)
         table.add_row(*row, style=None if r.passed else "red")
     out.print(table)
     if not args.update:

@@ -28,7 +28,9 @@ import numpy as np
 import scipy.ndimage
 import scipy.signal
 
-METRICS_VERSION = "1"
+# "2" added the regression-verdict distances (peak_relative_diff, spectral_distance*); the
+# definitions that existed in "1" are unchanged and keep their "v1:" prefix.
+METRICS_VERSION = "2"
 
 METRIC_DEFINITIONS: dict[str, str] = {
     "stft_magnitude": "v1: |rfft| of frames of x zero-padded n_fft//2 both sides (librosa center=True, "
@@ -51,6 +53,12 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "loudness_difference": "v1: LUFS(estimate) - LUFS(reference) (LU)",
     "high_band_energy_ratio": "v1: sum |E|^2 / sum |R|^2 over stft_magnitude bins (n_fft=2048 hop=512) "
     "with frequency >= cutoff_hz",
+    "peak_relative_diff": "v2: max|e - r| / max|r| (inf when r is all zero and e is not, 0 when both are)",
+    "spectral_distance": "v2: mean_{f,t} |20log10(max(R,F)) - 20log10(max(E,F))| (dB), R,E=stft_magnitude "
+    "n_fft=2048 hop=512, floor F = rms(r)*||hann_2048||_2*10^(-60/20): the bin magnitude of white noise "
+    "60 dB below the reference's RMS",
+    "spectral_distance_worst_frame": "v2: max_t of mean_f of the spectral_distance terms (dB)",
+    "spectral_distance_hf": "v2: spectral_distance over bins with frequency >= cutoff_hz (dB)",
     "line_artifact_score": "v1: max over bins >= 20 Hz not persistent in the reference of the fraction of "
     "active frames where the bin is a local max 10 dB above both one-sided neighbour medians (24 bins, guard 3), "
     "dilated 1 bin; n_fft=4096 hop=1024",
@@ -212,6 +220,78 @@ def lsd_hf(reference: Any, estimate: Any, sample_rate: float, cutoff_hz: float, 
 def lsd_lf(reference: Any, estimate: Any, sample_rate: float, cutoff_hz: float, **kwargs: Any) -> float:
     """:func:`lsd` over bins with frequency < ``cutoff_hz`` (the band given as input)."""
     return lsd(reference, estimate, sample_rate, cutoff_hz=cutoff_hz, band="low", **kwargs)
+
+
+# --------------------------------------------------------------------------- regression distances
+
+SPECTRAL_FLOOR_DB = 60.0
+
+
+@dataclass(frozen=True)
+class SpectralDistance:
+    """`spectral_distance` of one pair: the mean, the worst frame and the band above the cutoff (dB)."""
+
+    mean_db: float
+    worst_frame_db: float
+    hf_db: float | None  # None without a cutoff
+    floor: float  # the magnitude floor F used
+
+
+def peak_relative_diff(reference: Any, estimate: Any) -> float:
+    """``max|e - r| / max|r|``: the largest sample difference relative to the reference's peak.
+
+    Float-rounding noise from another CPU, BLAS kernel or thread count sits
+    near 1e-6..3e-5 of the peak; a 0.5 dB gain change is 5.9e-2 and a click at
+    -40 dBFS about 2e-2. Returns 0 when both are all zero, ``inf`` when only the
+    reference is.
+    """
+    ref, est = _as_pair(reference, estimate)
+    diff = float(np.max(np.abs(est - ref)))
+    peak = float(np.max(np.abs(ref)))
+    if peak == 0:
+        return 0.0 if diff == 0 else math.inf
+    return diff / peak
+
+
+def spectral_distance(
+    reference: Any,
+    estimate: Any,
+    sample_rate: float,
+    cutoff_hz: float | None = None,
+    floor_db: float = SPECTRAL_FLOOR_DB,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+) -> SpectralDistance:
+    """Log-spectral distance in dB with a magnitude floor tied to the reference's level.
+
+    With ``R``, ``E`` = :func:`stft_magnitude` and the floor
+    ``F = rms(r) * ||hann||_2 * 10**(-floor_db/20)`` (the magnitude one bin has for
+    white noise ``floor_db`` below the reference's RMS)::
+
+        D[f, t] = | 20 log10(max(R, F)) - 20 log10(max(E, F)) |
+
+    ``mean_db`` = mean of D; ``worst_frame_db`` = max over frames of the mean over
+    bins (a local change such as a click cannot hide in the average);
+    ``hf_db`` = mean over bins at or above ``cutoff_hz`` (the generated band).
+
+    Why a floor: the published LSD (:func:`lsd`) compares the logs of bins that
+    are nearly empty, so float-rounding noise of 1e-6 in near-silent passages
+    becomes a distance of 0.1 and more. Here bins far below the reference's level
+    count as equal. Float noise lies about 100 dB below the RMS, so it moves a bin
+    at the floor by at most ~0.1 dB and the averages by ~1e-3 dB, while every
+    audible change moves many bins by tenths of a dB or more.
+    """
+    ref, est = _as_pair(reference, estimate)
+    sample_rate = _check_rate(sample_rate)
+    r, e = stft_magnitude(ref, n_fft, hop_length), stft_magnitude(est, n_fft, hop_length)
+    window = scipy.signal.get_window("hann", n_fft, fftbins=True)
+    rms = float(np.sqrt(np.mean(ref**2)))
+    floor = max(rms * float(np.sqrt(np.sum(window**2))) * 10 ** (-floor_db / 20), np.finfo(np.float64).tiny)
+    d = np.abs(20 * np.log10(np.maximum(r, floor)) - 20 * np.log10(np.maximum(e, floor)))
+    hf = None
+    if cutoff_hz is not None and 0 < cutoff_hz < sample_rate / 2:
+        hf = float(np.mean(d[_cutoff_bin(cutoff_hz, sample_rate, n_fft):]))
+    return SpectralDistance(float(np.mean(d)), float(np.max(np.mean(d, axis=0))), hf, floor)
 
 
 # --------------------------------------------------------------------------- waveform SNRs
@@ -632,8 +712,9 @@ def compute_all(reference: Any, estimate: Any, sample_rate: float, cutoff_hz: fl
     Always present: ``lsd``, ``lsd_aligned`` (align_low_band=0.1), ``si_sdr``, ``snr``,
     ``log_mel_l1``, ``mr_stft``, ``spectral_convergence``, ``lufs_reference``,
     ``lufs_estimate``, ``loudness_difference``, ``line_artifact_score`` (estimate vs
-    reference).  Only when ``cutoff_hz`` is given: ``lsd_hf``, ``lsd_lf``,
-    ``high_band_energy_ratio``.  Values may be ``inf``/``-inf`` for silent inputs, never NaN.
+    reference), ``peak_relative_diff``, ``spectral_distance``,
+    ``spectral_distance_worst_frame``.  Only when ``cutoff_hz`` is given: ``lsd_hf``,
+    ``lsd_lf``, ``high_band_energy_ratio``, ``spectral_distance_hf``.  Values may be ``inf``/``-inf`` for silent inputs, never NaN.
     """
     ref, est = _as_pair(reference, estimate)
     result = {
@@ -648,8 +729,13 @@ def compute_all(reference: Any, estimate: Any, sample_rate: float, cutoff_hz: fl
         "lufs_estimate": loudness_lufs(est, sample_rate),
         "loudness_difference": loudness_difference(ref, est, sample_rate),
         "line_artifact_score": detect_line_artifacts(est, sample_rate, reference=ref).score,
+        "peak_relative_diff": peak_relative_diff(ref, est),
     }
+    distance = spectral_distance(ref, est, sample_rate, cutoff_hz)
+    result["spectral_distance"] = distance.mean_db
+    result["spectral_distance_worst_frame"] = distance.worst_frame_db
     if cutoff_hz is not None:
+        result["spectral_distance_hf"] = distance.hf_db
         result["lsd_hf"] = lsd_hf(ref, est, sample_rate, cutoff_hz)
         result["lsd_lf"] = lsd_lf(ref, est, sample_rate, cutoff_hz)
         result["high_band_energy_ratio"] = high_band_energy_ratio(ref, est, sample_rate, cutoff_hz)
@@ -660,6 +746,7 @@ __all__ = [
     "METRICS_VERSION",
     "METRIC_DEFINITIONS",
     "LineArtifactResult",
+    "SpectralDistance",
     "compute_all",
     "detect_line_artifacts",
     "high_band_energy_ratio",
@@ -667,6 +754,8 @@ __all__ = [
     "log_mel_l1",
     "loudness_difference",
     "loudness_lufs",
+    "peak_relative_diff",
+    "spectral_distance",
     "lsd",
     "lsd_hf",
     "lsd_lf",

@@ -262,7 +262,8 @@ def _generic_table(name: str, value: Any) -> Table | None:
 # --------------------------------------------------------------------------- golden regression
 
 
-GOLDEN_COLUMNS = ["case", "status", "max |diff|", "LSD", "SI-SDR dB", "log-mel L1", "seconds"]
+GOLDEN_COLUMNS = ["case", "status", "max |diff| / peak", "spectral dist dB", "worst frame dB", "SI-SDR dB",
+                  "seconds"]
 
 
 def _check_value(r: G.CaseResult, name: str) -> str:
@@ -322,8 +323,9 @@ def golden_section(run: G.GoldenRun | None, store: G.GoldenStore | None = None, 
             item.figures = golden_case_figures(r, store)
         items.append(item)
     overview = Table(GOLDEN_COLUMNS,
-                     [[r.case, r.status.replace("_", " "), _check_value(r, "max_abs_diff"), _check_value(r, "lsd"),
-                       _check_value(r, "si_sdr"), _check_value(r, "log_mel_l1"),
+                     [[r.case, r.status.replace("_", " "), _check_value(r, "peak_relative_diff"),
+                       _check_value(r, "spectral_distance"), _check_value(r, "spectral_distance_worst_frame"),
+                       _check_value(r, "si_sdr"),
                        "-" if r.seconds is None else f"{r.seconds:.1f}"] for r in run.results],
                      row_status=["pass" if r.passed else "fail" for r in run.results])
     notes = sorted({n for r in run.results for n in r.notes})

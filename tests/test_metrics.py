@@ -321,10 +321,43 @@ def test_compute_all_names_and_values():
     y = _at_snr(x, 20.0, seed=6)
     full = M.compute_all(x, y, SR, cutoff_hz=4000)
     assert set(full) == set(M.METRIC_DEFINITIONS) - {"stft_magnitude"}
-    assert set(M.compute_all(x, y, SR)) == set(full) - {"lsd_hf", "lsd_lf", "high_band_energy_ratio"}
+    assert set(M.compute_all(x, y, SR)) == set(full) - {"lsd_hf", "lsd_lf", "high_band_energy_ratio",
+                                                        "spectral_distance_hf"}
     assert all(isinstance(v, float) and not math.isnan(v) for v in full.values())
     assert full["snr"] == pytest.approx(20.0)
     silent = M.compute_all(np.zeros(SR), np.zeros(SR), SR, cutoff_hz=4000)
     assert not any(math.isnan(v) for v in silent.values())
-    assert M.METRICS_VERSION == "1"
-    assert all(d.startswith("v1:") for d in M.METRIC_DEFINITIONS.values())
+    assert M.METRICS_VERSION == "2"
+    assert all(d.startswith(("v1:", "v2:")) for d in M.METRIC_DEFINITIONS.values())
+
+
+def test_peak_relative_diff():
+    x = _speech_like(0.5)
+    assert M.peak_relative_diff(x, x) == 0.0
+    y = x.copy()
+    y[100] += 0.01 * np.max(np.abs(x))
+    assert M.peak_relative_diff(x, y) == pytest.approx(0.01)
+    assert M.peak_relative_diff(np.zeros(100), np.zeros(100)) == 0.0
+    assert M.peak_relative_diff(np.zeros(100), np.ones(100)) == math.inf
+
+
+def test_spectral_distance_floor_and_gain():
+    x = _speech_like(1.0)
+    same = M.spectral_distance(x, x, SR, cutoff_hz=4000)
+    assert same.mean_db == 0.0 and same.worst_frame_db == 0.0 and same.hf_db == 0.0
+    # a gain of g dB moves every bin above the floor by exactly g dB
+    loud = M.spectral_distance(x, x * 10 ** (0.5 / 20), SR, cutoff_hz=4000)
+    assert 0.2 < loud.mean_db <= 0.5 + 1e-9 and loud.worst_frame_db == pytest.approx(0.5, abs=0.05)
+    # changes far below the floor (80 dB under the RMS) do not count; the published LSD counts them
+    rng = np.random.default_rng(3)
+    quiet = np.concatenate([x, np.zeros(SR)])
+    dust = quiet + 1e-9 * rng.standard_normal(quiet.size)
+    assert M.spectral_distance(quiet, dust, SR).mean_db < 1e-3
+    assert M.lsd(quiet, dust, SR) > 0.5
+    # a click in one frame shows in the worst frame, much less in the mean
+    click = x.copy()
+    click[SR // 2] += 0.05
+    d = M.spectral_distance(x, click, SR)
+    assert d.worst_frame_db > 10 * d.mean_db and d.worst_frame_db > 0.05
+    # no cutoff: no band value
+    assert M.spectral_distance(x, x, SR).hf_db is None

@@ -1,0 +1,174 @@
+"""Benchmark: how far float-rounding noise and real changes land from the golden tolerances.
+
+For every golden case of the bundled store (tiny preset, random weights seed 0),
+each metric that decides a golden verdict (`golden.DEFAULT_TOLERANCES`) is
+measured on
+
+  noise    the output recomputed with 1 and with 2 torch threads (another
+           reduction order, as another CPU vendor or BLAS kernel gives), and the
+           committed golden perturbed by relative noise of 1e-6 and by +-1 ulp;
+  changes  0.5 dB of gain, a 1 ms shift, the band above the cutoff removed, one
+           click at -40 dBFS (`audiosr_verify.perturbations`), and the vocoder's
+           final tanh replaced by a hard clip (the model re-run).
+
+It prints, per metric, the worst value over all noise rows, the tolerance, the
+least-caught value over the change rows, and the margins either side. A bound is
+well placed when noise stays many times inside it and every change lands outside
+it (a change need only be caught by one metric; the table says which catch it).
+
+    python benchmarks/bench_golden_noise.py [--cases a b ...] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from audiosr_verify import golden as G  # noqa: E402
+from audiosr_verify.perturbations import CHANGES, NOISE  # noqa: E402
+
+
+class _HardClipTorch:
+    """`torch` for model.vocoder, except that ``tanh`` is a hard clip (the changed-vocoder test)."""
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    @staticmethod
+    def tanh(x):
+        return torch.clamp(x, -1.0, 1.0)
+
+
+def _enhance_all(net, cases, settings, store, threads: int) -> dict[str, np.ndarray]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            return {c.name: G.enhance_case(net, c, settings, store.inputs_dir, work) for c in cases}
+    finally:
+        torch.set_num_threads(before)
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="*", help="case names (default: all with a committed golden)")
+    ap.add_argument("--json", help="write every measured value here")
+    args = ap.parse_args(argv)
+
+    import model.vocoder
+    from model.load import random_model
+
+    store = G.GoldenStore()
+    settings = G.RunSettings()
+    cases = [c for c in G.select_cases(store.cases(), args.cases) if store.exists(settings.key, c.name)]
+    net = random_model(settings.preset, settings.weights_seed)
+    recomputed = {f"recomputed, {t} thread(s)": _enhance_all(net, cases, settings, store, t) for t in (1, 2)}
+    saved = model.vocoder.torch
+    model.vocoder.torch = _HardClipTorch()
+    try:
+        clipped = _enhance_all(net, cases, settings, store, torch.get_num_threads())
+    finally:
+        model.vocoder.torch = saved
+
+    tol = G.DEFAULT_TOLERANCES
+    metrics = [m for m in tol if m != "new_line_artifact"]
+    rows = []  # (family, perturbation, case, {metric: value})
+    for case in cases:
+        golden = store.load(settings.key, case.name).waveform
+        ref = store.read_input(case)
+        variants = [("noise", name, out[case.name]) for name, out in recomputed.items()]
+        variants += [("noise", name, f(golden, case.cutoff_hz)) for name, f in NOISE.items()]
+        variants += [("change", name, f(golden, case.cutoff_hz)) for name, f in CHANGES.items()]
+        variants.append(("change", "vocoder tanh -> hard clip", clipped[case.name]))
+        for family, name, obtained in variants:
+            checks = G.compare_waveforms(golden, obtained, tol, case.cutoff_hz, ref)
+            values = {c.name: c.value for c in checks if c.name in metrics}
+            caught = sorted(c.name for c in checks if c.passed is False)
+            rows.append((family, name, case.name, values, caught))
+
+    def worse(metric, a, b):  # the value nearer to failing
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return min(a, b) if "min" in tol[metric] else max(a, b)
+
+    def better(metric, a, b):
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return max(a, b) if "min" in tol[metric] else min(a, b)
+
+    print(f"host: {_cpu()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"{len(cases)} cases")
+    print("\nNoise: the worst value over every case and noise row, and how far inside the tolerance it is.")
+    print("\n| metric | tolerance | worst noise | margin |")
+    print("|---|---|---|---|")
+    summary: dict[str, dict] = {"noise": {}, "changes": {}}
+    for m in metrics:
+        noise = None
+        for family, _, _, values, _ in rows:
+            if family == "noise" and values.get(m) is not None:
+                noise = worse(m, noise, values[m])
+        bound = tol[m].get("max", tol[m].get("min"))
+        upper = "max" in tol[m]
+        margin = (f"{bound / noise:.3g}x" if noise else "inf") if upper else f"{noise - bound:.3g} dB"
+        print(f"| {m} | {'<=' if upper else '>='} {bound:g} | {noise:.3g} | {margin} |")
+        summary["noise"][m] = {"tolerance": tol[m], "worst_noise": noise}
+
+    print("\nChanges: per metric, the least-changed value over all cases; ** = beyond the tolerance in every case.")
+    print("\n| change | cases caught | " + " | ".join(metrics) + " |")
+    print("|---|---|" + "---|" * len(metrics))
+    ok = True
+    for name in list(CHANGES) + ["vocoder tanh -> hard clip"]:
+        sel = [r for r in rows if r[1] == name]
+        n_caught = sum(bool(r[4]) for r in sel)
+        ok &= n_caught == len(sel)
+        cells = []
+        for m in metrics:
+            least = None
+            for r in sel:
+                if r[3].get(m) is not None:
+                    least = better(m, least, r[3][m])
+            if least is None:
+                cells.append("-")
+                continue
+            beyond = least > tol[m]["max"] if "max" in tol[m] else least < tol[m]["min"]
+            cells.append(f"**{least:.3g}**" if beyond else f"{least:.3g}")
+            summary["changes"].setdefault(name, {})[m] = least
+        print(f"| {name} | {n_caught}/{len(sel)} | " + " | ".join(cells) + " |")
+    false_alarms = [(r[1], r[2], r[4]) for r in rows if r[0] == "noise" and r[4]]
+    ok &= not false_alarms
+    print(f"\nnoise rows failing a check: {false_alarms or 'none'}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"host": _cpu(), "summary": summary,
+             "rows": [{"family": f, "perturbation": n, "case": c, "values": v, "caught_by": k}
+                      for f, n, c, v, k in rows]}, indent=2, default=float) + "\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
