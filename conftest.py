@@ -3,7 +3,7 @@
 Profiles: `ci` (derandomised, bounded examples; the default under CI=true) and
 `dev` (more examples). Select with HYPOTHESIS_PROFILE=dev.
 
-The plugin (`audiosr_verify.pytest_plugin`: --golden-update, golden_check, ...)
+The plugin (`audiosr_verify.testing.pytest_plugin`: --golden-update, golden_check, ...)
 is registered by its pytest11 entry point when the package is installed; from a
 plain source tree (PYTHONPATH=.) this file registers it. Entry-point plugins are
 imported before this conftest, so an already imported plugin module means it is
@@ -15,8 +15,8 @@ import sys
 
 from hypothesis import HealthCheck, settings
 
-if "audiosr_verify.pytest_plugin" not in sys.modules:
-    pytest_plugins = ["audiosr_verify.pytest_plugin"]
+if "audiosr_verify.testing.pytest_plugin" not in sys.modules:
+    pytest_plugins = ["audiosr_verify.testing.pytest_plugin"]
 
 settings.register_profile(
     "ci",

@@ -47,7 +47,7 @@ def main() -> int:
         rate = 16000
         t = np.arange(int(args.seconds * rate)) / rate
         sf.write(src, 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.sin(2 * np.pi * 3100 * t), rate)
-        base = [sys.executable, "-m", "audiosr_verify.cli", "enhance", str(src), "--random-weights",
+        base = [sys.executable, "-m", "audiosr_verify.cli.main", "enhance", str(src), "--random-weights",
                 "--steps", str(args.steps), "--device", "cpu", "--overwrite"]
         results = {}
         results["tiny"] = run(base + ["--preset", "tiny", "-o", str(Path(tmp) / "tiny")])

@@ -8,7 +8,7 @@ measured on
            reduction order, as another CPU vendor or BLAS kernel gives), and the
            committed golden perturbed by relative noise of 1e-6 and by +-1 ulp;
   changes  0.5 dB of gain, a 1 ms shift, the band above the cutoff removed, one
-           click at -40 dBFS (`audiosr_verify.perturbations`), and the vocoder's
+           click at -40 dBFS (`audiosr_verify.golden.perturbations`), and the vocoder's
            final tanh replaced by a hard clip (the model re-run).
 
 It prints, per metric, the worst value over all noise rows, the tolerance, the
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import sys
 import tempfile
@@ -36,11 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from audiosr_verify import golden as G  # noqa: E402
-from audiosr_verify.perturbations import CHANGES, NOISE  # noqa: E402
+from audiosr_verify.golden.perturbations import CHANGES, NOISE  # noqa: E402
 
 
 class _HardClipTorch:
-    """`torch` for model.vocoder, except that ``tanh`` is a hard clip (the changed-vocoder test)."""
+    """`torch` for audiosr_model.vocoder, except that ``tanh`` is a hard clip (the changed-vocoder test)."""
 
     def __getattr__(self, name):
         return getattr(torch, name)
@@ -76,20 +75,20 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write every measured value here")
     args = ap.parse_args(argv)
 
-    import model.vocoder
-    from model.load import random_model
+    import audiosr_model.vocoder
+    from audiosr_model.load import random_model
 
     store = G.GoldenStore()
     settings = G.RunSettings()
     cases = [c for c in G.select_cases(store.cases(), args.cases) if store.exists(settings.key, c.name)]
     net = random_model(settings.preset, settings.weights_seed)
     recomputed = {f"recomputed, {t} thread(s)": _enhance_all(net, cases, settings, store, t) for t in (1, 2)}
-    saved = model.vocoder.torch
-    model.vocoder.torch = _HardClipTorch()
+    saved = audiosr_model.vocoder.torch
+    audiosr_model.vocoder.torch = _HardClipTorch()
     try:
         clipped = _enhance_all(net, cases, settings, store, torch.get_num_threads())
     finally:
-        model.vocoder.torch = saved
+        audiosr_model.vocoder.torch = saved
 
     tol = G.DEFAULT_TOLERANCES
     metrics = [m for m in tol if m != "new_line_artifact"]

@@ -83,7 +83,7 @@ def _sample_rss(pid: int, samples: list, stop: threading.Event) -> None:
 
 
 def run_cli(inp: Path, out_dir: Path, steps: int, extra_env: dict | None = None) -> dict:
-    cmd = [sys.executable, "-m", "audiosr_verify.cli", "enhance", str(inp), "--output-dir", str(out_dir),
+    cmd = [sys.executable, "-m", "audiosr_verify.cli.main", "enhance", str(inp), "--output-dir", str(out_dir),
            "--random-weights", "--preset", "tiny", "--steps", str(steps), "--overwrite"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), **(extra_env or {}))
     t0 = time.perf_counter()

@@ -67,8 +67,8 @@ _BASELINE = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import torch
-from model.config import preset
-from model.load import skeleton
+from audiosr_model.config import preset
+from audiosr_model.load import skeleton
 t1 = time.perf_counter()
 net = skeleton(preset(sys.argv[2])).to_empty(device="cpu")
 t2 = time.perf_counter()
@@ -158,12 +158,12 @@ def _wrapped(kind: str, target: str, *args: str) -> list[str]:
 
 
 def _parity_module() -> str:
-    """`audiosr_verify.cli` once it has the parity verb, else the verbs' own entry point."""
+    """`audiosr_verify.cli.main` once it has the parity verb, else the verbs' own entry point."""
     sys.path.insert(0, str(ROOT))
-    from audiosr_verify import cli
+    from audiosr_verify.cli import main as cli
 
     sub = next(a for a in cli.build_parser()._actions if hasattr(a, "choices") and isinstance(a.choices, dict))
-    return "audiosr_verify.cli" if "parity" in sub.choices else "audiosr_verify.cli_parity"
+    return "audiosr_verify.cli.main" if "parity" in sub.choices else "audiosr_verify.cli.parity"
 
 
 def _summarise(runs: list[dict]) -> dict:

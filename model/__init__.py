@@ -1,5 +1,5 @@
 """A clean, strict, offline implementation of AudioSR inference."""
 
-from model.errors import AudioSRError
+from audiosr_model.errors import AudioSRError
 
 __all__ = ["AudioSRError"]

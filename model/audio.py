@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from model.errors import AudioSRError
-from model.resample import resampled_length
+from audiosr_model.errors import AudioSRError
+from audiosr_model.resample import resampled_length
 
 MODEL_SAMPLE_RATE = 48000
 SEGMENT_SECONDS = 5.12

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from model.errors import AudioSRError
+from audiosr_model.errors import AudioSRError
 
 MIN_RATE, MAX_RATE = 1000, 384000
 MODEL_RATE = 48000

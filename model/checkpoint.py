@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
-from model.errors import AudioSRError
+from audiosr_model.errors import AudioSRError
 
 if TYPE_CHECKING:  # torch is imported lazily: `parity` on a cached layout never needs it
     import torch
@@ -186,7 +186,7 @@ def groups_for(model: "torch.nn.Module") -> tuple[IgnoreGroup, ...]:
 
 def load_into(model: "torch.nn.Module", state: "Mapping[str, torch.Tensor]", source: str = "checkpoint") -> KeyReport:
     """Load ``state`` into ``model`` strictly; raise AudioSRError unless every key is accounted for."""
-    from model.vocoder import load_weight_norm_state
+    from audiosr_model.vocoder import load_weight_norm_state
 
     state = load_weight_norm_state(dict(state))
     report = classify_keys(model_specs(model), tensor_specs(state), groups_for(model))

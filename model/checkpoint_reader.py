@@ -28,7 +28,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
-from model.errors import AudioSRError
+from audiosr_model.errors import AudioSRError
 
 __all__ = [
     "CheckpointListing",

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from model.errors import AudioSRError
+from audiosr_model.errors import AudioSRError
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
-from torch import nn
 
-from model.config import DiffusionConfig
+from audiosr_model.config import DiffusionConfig
 
 SCHEDULE_BUFFERS = (
     "betas",

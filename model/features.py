@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from model.config import AudioConfig
+from audiosr_model.config import AudioConfig
 
 _AUDIO = AudioConfig()
 

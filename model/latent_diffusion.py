@@ -21,11 +21,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.config import ModelConfig
-from model.diffusion import SCHEDULE_BUFFERS, VPrediction, schedule_buffers
-from model.unet import UNetModel
-from model.vae import AutoencoderKL, DiagonalGaussian
-from model.vocoder import Generator
+from audiosr_model.config import ModelConfig
+from audiosr_model.diffusion import SCHEDULE_BUFFERS, VPrediction, schedule_buffers
+from audiosr_model.unet import UNetModel
+from audiosr_model.vae import AutoencoderKL, DiagonalGaussian
+from audiosr_model.vocoder import Generator
 
 
 class DiffusionWrapper(nn.Module):

@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.audio import normalize_wav, numpy1_mean
-from model.errors import AudioSRError
-from model.postprocess import faithful_output_level
+from audiosr_model.audio import normalize_wav, numpy1_mean
+from audiosr_model.errors import AudioSRError
+from audiosr_model.postprocess import faithful_output_level
 
 SILENCE_PEAK = 1e-5  # -100 dBFS sample peak of the mean-removed input
 SILENCE_DBFS = -100.0

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import torch
 
-from model import checkpoint, checkpoint_reader
-from model.config import ModelConfig, preset
-from model.diffusion import schedule_buffers
-from model.errors import AudioSRError
-from model.latent_diffusion import LatentDiffusion
-from model.random_weights import random_state_dict
+from audiosr_model import checkpoint, checkpoint_reader
+from audiosr_model.config import ModelConfig, preset
+from audiosr_model.diffusion import schedule_buffers
+from audiosr_model.errors import AudioSRError
+from audiosr_model.latent_diffusion import LatentDiffusion
+from audiosr_model.random_weights import random_state_dict
 
 RANDOM_SCALE_FACTOR = 0.5  # random checkpoints use 0.5 so a dropped scale_factor shows
 

@@ -27,12 +27,12 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from model import level
-from model.audio_stream import read_audio_block, read_audio_info
-from model.errors import AudioSRError
-from model.latent_diffusion import LatentDiffusion
-from model.pipeline import MIN_SAMPLES, SAMPLE_RATE, Randomness, enhance_segment
-from model.resample import resample
+from audiosr_model import level
+from audiosr_model.audio_stream import read_audio_block, read_audio_info
+from audiosr_model.errors import AudioSRError
+from audiosr_model.latent_diffusion import LatentDiffusion
+from audiosr_model.pipeline import MIN_SAMPLES, SAMPLE_RATE, Randomness, enhance_segment
+from audiosr_model.resample import resample
 
 CHUNK_SECONDS = 15.0
 OVERLAP_SECONDS = 2.0

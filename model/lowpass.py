@@ -24,8 +24,8 @@ from scipy import special
 from scipy.signal import bessel, butter, cheby1, ellip, resample_poly, sosfiltfilt
 from torch import Tensor
 
-from model.audio import numpy1_sum
-from model.features import librosa_stft
+from audiosr_model.audio import numpy1_sum
+from audiosr_model.features import librosa_stft
 
 FILTER_TYPES = ("butter", "cheby1", "ellip", "bessel")
 CUTOFF_PERCENTILE = 0.985

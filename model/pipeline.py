@@ -24,11 +24,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from model import features, level, lowpass, postprocess
-from model.audio import pad_wav, padded_duration
-from model.diffusion import DDIMStep, ddim_sample, guided_denoiser, make_ddim_schedule
-from model.errors import AudioSRError
-from model.latent_diffusion import LatentDiffusion
+from audiosr_model import features, level, lowpass, postprocess
+from audiosr_model.audio import pad_wav, padded_duration
+from audiosr_model.diffusion import DDIMStep, ddim_sample, guided_denoiser, make_ddim_schedule
+from audiosr_model.errors import AudioSRError
+from audiosr_model.latent_diffusion import LatentDiffusion
 
 SAMPLE_RATE = 48000
 MIN_SAMPLES = 101  # the original asserts more than 100 samples at 48 kHz

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from model.audio import numpy1_mean, numpy1_sum
-from model.features import librosa_istft, librosa_stft
-from model.lowpass import cutoff_index_np, locate_cutoff_bin
+from audiosr_model.audio import numpy1_mean, numpy1_sum
+from audiosr_model.features import librosa_istft, librosa_stft
+from audiosr_model.lowpass import cutoff_index_np, locate_cutoff_bin
 
 ENERGY_RATIO_MIN = 0.8
 ENERGY_RATIO_MAX = 1.2

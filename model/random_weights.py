@@ -22,7 +22,7 @@ from typing import Iterable, Mapping
 
 import torch
 
-from model.diffusion import SCHEDULE_BUFFERS
+from audiosr_model.diffusion import SCHEDULE_BUFFERS
 
 GENERATOR_VERSION = "1"
 

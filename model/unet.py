@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.config import UNetConfig
+from audiosr_model.config import UNetConfig
 
 __all__ = ["UNetModel", "timestep_embedding"]
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model.config import VAEConfig
+from audiosr_model.config import VAEConfig
 
 __all__ = [
     "AttnBlock",

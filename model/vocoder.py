@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model.config import VocoderConfig
-from model.errors import AudioSRError
+from audiosr_model.config import VocoderConfig
+from audiosr_model.errors import AudioSRError
 
 __all__ = [
     "LRELU_SLOPE",

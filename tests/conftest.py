@@ -2,8 +2,8 @@
 
 import pytest
 
-from model.config import tiny
-from model.load import random_model, random_state
+from audiosr_model.config import tiny
+from audiosr_model.load import random_model, random_state
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import model.long_audio as long_audio
-from audiosr_verify import cli
-from audiosr_verify.strategies import write_audio
-from model.errors import AudioSRError
-from model.pipeline import SegmentResult
+import audiosr_model.long_audio as long_audio
+from audiosr_verify.cli import enhance as cli_enhance
+from audiosr_verify.cli import main as cli
+from audiosr_verify.testing.strategies import write_audio
+from audiosr_model.errors import AudioSRError
+from audiosr_model.pipeline import SegmentResult
 
 RATE = 48000
 
@@ -94,7 +95,7 @@ BAD_INPUTS = {
 @pytest.fixture
 def fake_model(monkeypatch, tiny_net):
     """CLI without loading weights, and enhance_segment = identity (the I/O path only)."""
-    monkeypatch.setattr(cli, "load_network", lambda args: (tiny_net, "tiny (test)"))
+    monkeypatch.setattr(cli_enhance, "load_network", lambda args: (tiny_net, "tiny (test)"))
 
     def identity(net, mono, duration, rng, steps=1, guidance_scale=3.5, level_mode="preserve", filter_type=None, on_step=None):
         return SegmentResult(np.asarray(mono, np.float32).copy(), silent=False)

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from model.checkpoint import classify_keys, load_into, save_checkpoint, tensor_specs
-from model.errors import AudioSRError
-from model.load import load_model, random_state, skeleton
+from audiosr_model.checkpoint import classify_keys, load_into, save_checkpoint, tensor_specs
+from audiosr_model.errors import AudioSRError
+from audiosr_model.load import load_model, random_state, skeleton
 
 
 @pytest.mark.parametrize("fmt,name", [("bin", "ckpt.bin"), ("safetensors", "ckpt.safetensors")])

@@ -11,15 +11,15 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from model import checkpoint_reader as cr
-from model.checkpoint_reader import (
+from audiosr_model import checkpoint_reader as cr
+from audiosr_model.checkpoint_reader import (
     TensorInfo,
     inspect_checkpoint,
     load_state_dict,
     sha256_file,
     tensor_digests,
 )
-from model.errors import AudioSRError
+from audiosr_model.errors import AudioSRError
 
 
 def _info(key: str, t: torch.Tensor, storage: str | None = None) -> TensorInfo:

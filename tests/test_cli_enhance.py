@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosr_verify.cli import main
+from audiosr_verify.cli.main import main
 
 
 def _write(path, seconds, rate, channels):

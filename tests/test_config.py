@@ -2,8 +2,8 @@
 
 import pytest
 
-from model import config as cfg
-from model.errors import AudioSRError
+from audiosr_model import config as cfg
+from audiosr_model.errors import AudioSRError
 
 
 def test_basic_mirrors_original_config():

@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from model.config import DiffusionConfig
-from model.diffusion import (
+from audiosr_model.config import DiffusionConfig
+from audiosr_model.diffusion import (
     VPrediction,
     ddim_sample,
     ddim_timesteps,

@@ -16,7 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.audio import (
+from audiosr_model.audio import (
     normalize_wav,
     numpy1_mean,
     pad_wav,
@@ -27,8 +27,8 @@ from model.audio import (
     to_mono,
     write_audio_atomic,
 )
-from model.errors import AudioSRError
-from model.features import (
+from audiosr_model.errors import AudioSRError
+from audiosr_model.features import (
     hann_periodic_np,
     librosa_istft,
     librosa_stft,
@@ -36,7 +36,7 @@ from model.features import (
     mel_spectrogram,
     wav_feature_extraction,
 )
-from model.lowpass import (
+from audiosr_model.lowpass import (
     FILTER_TYPES,
     cutoff_hz_from_stft,
     cutoff_index_np,
@@ -44,8 +44,8 @@ from model.lowpass import (
     lowpass,
     lowpass_or_passthrough,
 )
-from model.postprocess import faithful_output_level, mel_replace, stft_replace_postprocess
-from model.resample import resample, resampled_length
+from audiosr_model.postprocess import faithful_output_level, mel_replace, stft_replace_postprocess
+from audiosr_model.resample import resample, resampled_length
 
 SR = 48000
 
@@ -106,7 +106,7 @@ def test_resample_rejects_bad_rates():
 
 
 def test_resample_chunked_kernel_matches_single_kernel(monkeypatch):
-    import model.resample as rs
+    import audiosr_model.resample as rs
 
     x = torch.randn(1, 3000)
     whole = rs.resample(x, 997, 1009)  # co-prime: 1009 phases of 1011 taps

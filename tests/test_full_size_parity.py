@@ -26,9 +26,10 @@ import time
 import pytest
 import torch
 
-from audiosr_verify import functional as F
-from audiosr_verify.compare import compare_tensors
+from audiosr_verify.checks import stages as F
+from audiosr_verify.compare.tensors import compare_tensors
 from audiosr_verify.oracle import venv as oracle_venv
+from audiosr_verify.util.paths import data_path
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +68,7 @@ runner._REAL_STDOUT.write(json.dumps({"times": times, "peak_rss_gb": peak, "weig
 
 
 def _stage_inputs() -> dict[str, torch.Tensor]:
-    from audiosr_verify import first_divergence as D
+    from audiosr_verify.checks import first_divergence as D
 
     out = {}
     for stage in ("unet", "cond_stage_encode", "decode_first_stage", "vocoder"):
@@ -81,7 +82,7 @@ def _ours(net, stage: str, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     ins = {k.split(".", 1)[1]: v for k, v in inputs.items() if k.startswith(stage + ".")}
     if stage == "first_stage_encode":
         return net.first_stage_model.encode(ins["mel"]).moments
-    from audiosr_verify import first_divergence as D
+    from audiosr_verify.checks import first_divergence as D
 
     return D._stage_call(net, stage, ins)()
 
@@ -94,7 +95,7 @@ def basic_weights_file(tmp_path_factory):
 
     if oracle_venv.find_oracle_python() is None:
         pytest.skip(f"no oracle venv at {oracle_venv.default_path()}: run `audiosr-verify oracle setup`")
-    manifest = export.DEFAULT_GOLDEN / "manifests" / "audiosr_basic.json"
+    manifest = data_path("manifests", "audiosr_basic.json")
     work = tmp_path_factory.mktemp("full-size")
     path = work / "basic_weights.safetensors"
     start = time.monotonic()

@@ -1,6 +1,6 @@
 """Functional parity with the ORIGINAL AudioSR, from the stored oracle fixtures (no oracle needed).
 
-The suite (`audiosr_verify.functional`) runs once per session on every input
+The suite (`audiosr_verify.checks.stages`) runs once per session on every input
 of ``golden/oracle/tiny``; the tests below are parametrised over inputs and
 stage groups and assert each stage's stated tolerance, naming the stage and
 input in the message. The stage-group parameters come from the fixtures'
@@ -13,9 +13,10 @@ import json
 
 import pytest
 
-from audiosr_verify import functional as F
+from audiosr_verify.checks import stages as F
+from audiosr_verify.util.paths import data_path
 
-METADATA = F.PROJECT_ROOT / F.DEFAULT_FIXTURES / "metadata.json"
+METADATA = data_path(F.DEFAULT_FIXTURES, "metadata.json")
 
 GROUPS = {
     "dsp": ("resample.", "normalize.", "features.", "lowpass.", "random.filter_type"),
@@ -113,7 +114,7 @@ def test_original_errors_are_recorded_and_ours_do_not_crash(suite):
 def test_result_serialises_and_renders(suite):
     from rich.console import Console
 
-    from audiosr_verify.functional_report import comparison_table, stage_summary_table
+    from audiosr_verify.report.stages import comparison_table, stage_summary_table
 
     data = suite.to_dict()
     json.dumps(data)  # JSON-clean (no inf/nan floats)
@@ -128,7 +129,7 @@ def test_result_serialises_and_renders(suite):
 
 
 def test_report_section_uses_the_suite(monkeypatch, suite):
-    from audiosr_verify import report
+    from audiosr_verify.report import model as report
 
     monkeypatch.setattr(F, "run_fixture_suite", lambda *a, **k: suite)
     section = report.functional_section()
@@ -143,7 +144,7 @@ def test_compare_exact_and_tolerances():
     import numpy as np
     import torch
 
-    from audiosr_verify.compare import compare_tensors, compare_values
+    from audiosr_verify.compare.tensors import compare_tensors, compare_values
 
     a = torch.tensor([1.0, 2.0, -3.0])
     same = compare_tensors("s", a, a.clone(), 0.0)

@@ -1,7 +1,7 @@
 """Acceptance: changing one model stage makes the golden comparison fail, readably.
 
 The change: the vocoder's final activation becomes a hard clip (``clamp(x, -1, 1)``)
-instead of ``tanh``: `model.vocoder`'s ``torch`` is monkeypatched for the duration
+instead of ``tanh``: `audiosr_model.vocoder`'s ``torch`` is monkeypatched for the duration
 of one enhancement; no file is edited. Everything that writes works on a
 temporary copy of the golden store, never on the committed one.
 """
@@ -19,17 +19,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import model.vocoder
+import audiosr_model.vocoder
 from audiosr_verify import golden as G
-from audiosr_verify import report as R
-from audiosr_verify.report_render import case_table_text, to_html
+from audiosr_verify.report import model as R
+from audiosr_verify.report.render import case_table_text, to_html
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = "speech_lp4k"
 
 
 class TorchWithHardClip:
-    """`torch` for model.vocoder, except that ``tanh`` is a hard clip."""
+    """`torch` for audiosr_model.vocoder, except that ``tanh`` is a hard clip."""
 
     def __getattr__(self, name):
         import torch
@@ -45,10 +45,10 @@ class TorchWithHardClip:
 
 PATCH_PLUGIN = '''
 """-p plugin for a pytest subprocess: the vocoder's final tanh becomes a hard clip."""
-import model.vocoder
+import audiosr_model.vocoder
 from tests.test_golden_detects_change import TorchWithHardClip
 
-model.vocoder.torch = TorchWithHardClip()
+audiosr_model.vocoder.torch = TorchWithHardClip()
 '''
 
 
@@ -76,7 +76,7 @@ def store_copy(golden_store, audiosr_settings, case, tmp_path_factory):
 @pytest.fixture(scope="module")
 def changed_output(audiosr_net, audiosr_settings, golden_store, case, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(model.vocoder, "torch", TorchWithHardClip())
+        mp.setattr(audiosr_model.vocoder, "torch", TorchWithHardClip())
         return G.enhance_case(audiosr_net, case, audiosr_settings, golden_store.inputs_dir,
                               tmp_path_factory.mktemp("changed"))
 

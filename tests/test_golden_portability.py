@@ -10,7 +10,7 @@ Both directions, without a second machine:
   cutoff removed, one click at -40 dBFS (and, in test_golden_detects_change.py,
   a changed vocoder).
 
-The perturbations are `audiosr_verify.perturbations`; the benchmark
+The perturbations are `audiosr_verify.golden.perturbations`; the benchmark
 benchmarks/bench_golden_noise.py measures the same margins for the README.
 """
 
@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from audiosr_verify import golden as G
-from audiosr_verify.perturbations import CHANGES, NOISE
+from audiosr_verify.golden.perturbations import CHANGES, NOISE
 
 
 def _committed(golden_store, audiosr_settings):
@@ -65,7 +65,7 @@ def test_outputs_recomputed_with_other_thread_counts_pass(threads, golden_store,
 
 def test_published_lsd_alone_would_fail_on_rounding_noise(golden_store, audiosr_settings):
     """Why the verdict does not use the published LSD: 1e-6 of noise gives LSD 0.1+ on a noise burst."""
-    from audiosr_verify import metrics as M
+    from audiosr_verify.compare import metrics as M
 
     case = next((c for c in _committed(golden_store, audiosr_settings) if c.name == "noise_burst_16k"), None)
     if case is None:

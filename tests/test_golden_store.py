@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from audiosr_verify import golden as G
-from audiosr_verify.report_render import case_table_text
+from audiosr_verify.report.render import case_table_text
 
 SR = 48000
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audiosr_verify import functional as F
+from audiosr_verify.checks import stages as F
+from audiosr_verify.util.paths import data_path
 
 pytestmark = pytest.mark.skipif(
-    not (F.PROJECT_ROOT / F.DEFAULT_FIXTURES / "metadata.json").exists(),
+    not data_path(F.DEFAULT_FIXTURES, "metadata.json").exists(),
     reason="golden/oracle/tiny not exported (audiosr-verify oracle export)",
 )
 
@@ -51,9 +52,9 @@ def test_vocoder_output_padding_is_caught_at_the_vocoder():
 
 
 def test_skipped_input_normalisation_is_caught_at_normalize(monkeypatch):
-    import model.level
+    import audiosr_model.level
 
-    monkeypatch.setattr(model.level, "normalize_input", lambda x: x)  # the pipeline's normalisation
+    monkeypatch.setattr(audiosr_model.level, "normalize_input", lambda x: x)  # the pipeline's normalisation
     first, _ = first_failure(inputs=("tone_mix_8k", INPUT))
     assert first.name == "normalize.waveform", _describe(first)
 
@@ -91,10 +92,10 @@ def test_unconditional_constant_is_caught_at_the_unconditional_unet_call():
 
 
 def test_ddim_timesteps_shifted_by_one_are_caught_in_the_ddim_trajectory(monkeypatch):
-    import model.diffusion
+    import audiosr_model.diffusion
 
-    original = model.diffusion.ddim_timesteps
-    monkeypatch.setattr(model.diffusion, "ddim_timesteps", lambda n, total=1000: original(n, total) - 1)
+    original = audiosr_model.diffusion.ddim_timesteps
+    monkeypatch.setattr(audiosr_model.diffusion, "ddim_timesteps", lambda n, total=1000: original(n, total) - 1)
     first, _ = first_failure()
     assert first.name.startswith("ddim."), _describe(first)
     assert first.name == "ddim.timesteps", _describe(first)

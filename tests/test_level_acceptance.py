@@ -10,13 +10,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import soundfile as sf
 
-import model.long_audio as long_audio
-from audiosr_verify import cli
-from audiosr_verify.strategies import write_audio
-from model import level
+import audiosr_model.long_audio as long_audio
+from audiosr_verify.cli import main as cli
+from audiosr_verify.testing.strategies import write_audio
+from audiosr_model import level
 
 IN_RATE = 44100
 

@@ -1,4 +1,4 @@
-"""Tests of audiosr_verify.metrics on hand-computable and synthetic signals."""
+"""Tests of audiosr_verify.compare.metrics on hand-computable and synthetic signals."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from audiosr_verify import metrics as M
+from audiosr_verify.compare import metrics as M
 
 SR = 48000
 

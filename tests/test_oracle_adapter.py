@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiosr_verify import fixture_inputs
+from audiosr_verify.oracle import fixture_inputs
 from audiosr_verify.oracle import driver, export, fixtures
 from audiosr_verify.oracle import venv as oracle_venv
 

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from audiosr_verify import functional as F
-from audiosr_verify import strategies as S
+from audiosr_verify.checks import stages as F
+from audiosr_verify.testing import strategies as S
 from audiosr_verify.oracle import venv as oracle_venv
 
 LIVE_EXAMPLES = 4
@@ -110,7 +110,7 @@ def test_fresh_input_matches_the_original_stage_by_stage(oracle_env, example, su
 @pytest.mark.oracle
 def test_compare_names_the_rate5_upsampler_for_output_padding():
     _oracle_python()
-    from audiosr_verify.first_divergence import find_first_divergence
+    from audiosr_verify.checks.first_divergence import find_first_divergence
 
     result = find_first_divergence("vocoder", "tiny", fault="output_padding")
     first = result.first_divergence
@@ -123,7 +123,7 @@ def test_compare_names_the_rate5_upsampler_for_output_padding():
 @pytest.mark.parametrize("stage", ["unet", "cond_stage_encode", "decode_first_stage", "vocoder"])
 def test_compare_clean_model_has_no_divergence(stage):
     _oracle_python()
-    from audiosr_verify.first_divergence import find_first_divergence
+    from audiosr_verify.checks.first_divergence import find_first_divergence
 
     result = find_first_divergence(stage, "tiny")
     assert result.ok, result.summary_line()
@@ -137,7 +137,7 @@ def test_compare_clean_model_has_no_divergence(stage):
 
 
 def test_compare_without_oracle_venv_says_how_to_set_it_up(monkeypatch, tmp_path, capsys):
-    from audiosr_verify import cli
+    from audiosr_verify.cli import main as cli
 
     monkeypatch.setenv(oracle_venv.ENV_VAR, str(tmp_path / "nowhere"))
     monkeypatch.delenv("AUDIOSR_ORACLE_PYTHON", raising=False)
@@ -149,7 +149,7 @@ def test_compare_without_oracle_venv_says_how_to_set_it_up(monkeypatch, tmp_path
 
 def test_module_comparison_names_ups1_against_a_clean_reference():
     """The hook/key/order machinery, with our clean model standing in for the original."""
-    from audiosr_verify import first_divergence as D
+    from audiosr_verify.checks import first_divergence as D
 
     inputs, _ = D.stage_inputs("vocoder")
 

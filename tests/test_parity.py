@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from audiosr_verify import parity, parity_report
-from audiosr_verify.parity import (
+from audiosr_verify.checks import state_dict as parity
+from audiosr_verify.report import parity as parity_report
+from audiosr_verify.checks.state_dict import (
     SCHEDULE_GROUP,
     STATUSES,
     build_manifest,
@@ -22,9 +23,9 @@ from audiosr_verify.parity import (
     read_manifest,
     run_parity,
 )
-from model.checkpoint import save_checkpoint
-from model.errors import AudioSRError
-from model.load import load_model
+from audiosr_model.checkpoint import save_checkpoint
+from audiosr_model.errors import AudioSRError
+from audiosr_model.load import load_model
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "golden" / "manifests"
 FORMATS = [("bin", "ckpt.bin"), ("safetensors", "ckpt.safetensors")]
@@ -307,7 +308,7 @@ def test_manifest_round_trip(tmp_path, tiny_state, fmt, name):
 
 
 def read_manifest_keys(path):
-    from model.checkpoint_reader import inspect_checkpoint
+    from audiosr_model.checkpoint_reader import inspect_checkpoint
 
     return inspect_checkpoint(path).tensors
 
@@ -347,9 +348,9 @@ def test_bad_manifest_is_one_line_error(tmp_path, content, match):
 
 
 def test_layout_cache_round_trip_and_invalidation(tmp_path, monkeypatch):
-    from model.checkpoint import model_specs
-    from model.config import tiny
-    from model.load import skeleton
+    from audiosr_model.checkpoint import model_specs
+    from audiosr_model.config import tiny
+    from audiosr_model.load import skeleton
 
     monkeypatch.setenv("AUDIOSR_VERIFY_CACHE", str(tmp_path))
     model_layout.cache_clear()
@@ -377,7 +378,7 @@ def test_layout_cache_round_trip_and_invalidation(tmp_path, monkeypatch):
 
 
 def test_layout_fingerprint_covers_model_sources(monkeypatch, tmp_path):
-    import model
+    import audiosr_model as model
 
     first = parity._layout_fingerprint("tiny")
     assert first == parity._layout_fingerprint("tiny") != parity._layout_fingerprint("basic")
@@ -473,19 +474,11 @@ def test_human_bytes():
 
 
 @pytest.fixture
-def cli_main(monkeypatch):
-    """`audiosr_verify.cli.main` with the parity verbs registered (until cli_verify wires them)."""
-    from audiosr_verify import cli, cli_parity, cli_verify
+def cli_main():
+    """`audiosr-verify`'s entry point (the parity verbs are registered by cli.main)."""
+    from audiosr_verify.cli.main import main
 
-    original = cli_verify.add_verbs
-
-    def add_verbs(sub):
-        original(sub)
-        if "parity" not in sub.choices:
-            cli_parity.add_verbs(sub)
-
-    monkeypatch.setattr(cli_verify, "add_verbs", add_verbs)
-    return cli.main
+    return main
 
 
 def test_cli_ok_writes_reports(tmp_path, tiny_state, cli_main, capsys):

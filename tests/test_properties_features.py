@@ -24,10 +24,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiosr_verify import strategies as ast
-from model import level, lowpass
-from model.audio import pad_wav, padded_duration
-from model.features import wav_feature_extraction
+from audiosr_verify.testing import strategies as ast
+from audiosr_model import level, lowpass
+from audiosr_model.audio import pad_wav, padded_duration
+from audiosr_model.features import wav_feature_extraction
 
 RATE = 48000
 LOG_FLOOR = float(torch.log(torch.tensor(1e-5, dtype=torch.float32)))

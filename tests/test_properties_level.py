@@ -14,10 +14,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from audiosr_verify import strategies as ast
-from model import level
-from model.audio import normalize_wav
-from model.errors import AudioSRError
+from audiosr_verify.testing import strategies as ast
+from audiosr_model import level
+from audiosr_model.audio import normalize_wav
+from audiosr_model.errors import AudioSRError
 
 EPS32 = float(np.finfo(np.float32).eps)
 SHORT = dict(max_seconds=2.0, max_channels=1)
@@ -30,7 +30,7 @@ def _mono(example):
 
 def _centred_peak32(x: np.ndarray) -> float:
     """max|x - mean| as the normalisation computes it (float32 mean, as numpy 1.x)."""
-    from model.audio import numpy1_mean
+    from audiosr_model.audio import numpy1_mean
 
     return float(np.max(np.abs(x - numpy1_mean(x))))
 

@@ -14,9 +14,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiosr_verify import strategies as ast
-from model import level
-from model.pipeline import Randomness, enhance_segment
+from audiosr_verify.testing import strategies as ast
+from audiosr_model import level
+from audiosr_model.pipeline import Randomness, enhance_segment
 
 RATE = 48000
 DEV = os.environ.get("HYPOTHESIS_PROFILE") == "dev"

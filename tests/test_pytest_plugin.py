@@ -74,7 +74,7 @@ def _project(tmp_path: Path) -> Path:
 def _pytest(proj: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k not in ("CI", "AUDIOSR_CHECKPOINT")}
     full_env.update(PYTHONPATH=str(ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", **env)
-    cmd = [sys.executable, "-m", "pytest", "-p", "audiosr_verify.pytest_plugin", "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-m", "pytest", "-p", "audiosr_verify.testing.pytest_plugin", "-p", "no:cacheprovider",
            "-rA", "-q", *args]
     return subprocess.run(cmd, cwd=proj, env=full_env, capture_output=True, text=True, timeout=300)
 
@@ -119,7 +119,7 @@ def test_plugin_loads_once_when_installed_as_entry_point(tmp_path):
     dist = tmp_path / "site" / "audiosr_verify_fake-0.1.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: audiosr-verify-fake\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[pytest11]\naudiosr_verify = audiosr_verify.pytest_plugin\n")
+    (dist / "entry_points.txt").write_text("[pytest11]\naudiosr_verify = audiosr_verify.testing.pytest_plugin\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "site"), str(ROOT)])
     # (every ordinary run of this suite from the source tree covers the conftest path)
@@ -130,5 +130,5 @@ def test_plugin_loads_once_when_installed_as_entry_point(tmp_path):
     assert "1 test collected" in r.stdout or "collected 1 item" in r.stdout, r.stdout
     # "active plugins:" lists "name : file": the plugin must be there once, under the entry point's name
     active = [line.split(":")[0].strip() for line in r.stdout.splitlines()
-              if line.startswith("    ") and line.rstrip().endswith(str(Path("audiosr_verify", "pytest_plugin.py")))]
+              if line.startswith("    ") and line.rstrip().endswith(str(Path("audiosr_verify", "testing", "pytest_plugin.py")))]
     assert active == ["audiosr_verify"], r.stdout

@@ -17,9 +17,9 @@ import soundfile as sf
 from rich.console import Console
 
 from audiosr_verify import golden as G
-from audiosr_verify import report as R
-from audiosr_verify import report_render as RR
-from audiosr_verify import spectrogram as S
+from audiosr_verify.report import model as R
+from audiosr_verify.report import render as RR
+from audiosr_verify.report import spectrogram as S
 
 SR = 48000
 
@@ -186,17 +186,17 @@ def test_parity_section_on_tiny_random_weights(tmp_path):
 
 
 def test_cli_unknown_case_is_a_usage_error(capsys):
-    from audiosr_verify import cli_report
+    from audiosr_verify.cli.main import main
 
-    assert cli_report.main(["golden", "check", "--case", "no_such_case"]) == 2
+    assert main(["golden", "check", "--case", "no_such_case"]) == 2
     assert "unknown golden case no_such_case" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_cli_report_on_one_case(tmp_path):
-    from audiosr_verify import cli_report
+    from audiosr_verify.cli.main import main
 
-    code = cli_report.main(["report", "-o", str(tmp_path), "--case", "tones_8k", "--no-properties"])
+    code = main(["report", "-o", str(tmp_path), "--case", "tones_8k", "--no-properties"])
     data = json.loads((tmp_path / "report.json").read_text())
     assert code == 0, data
     assert [s["status"] for s in data["sections"]][::2] == ["pass", "pass"]

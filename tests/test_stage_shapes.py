@@ -2,8 +2,8 @@
 
 import torch
 
-from model.config import basic
-from model.load import skeleton
+from audiosr_model.config import basic
+from audiosr_model.load import skeleton
 
 
 def test_basic_stage_shapes_for_5_12_seconds():

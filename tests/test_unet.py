@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.config import basic, tiny
-from model.unet import UNetModel, timestep_embedding
+from audiosr_model.config import basic, tiny
+from audiosr_model.unet import UNetModel, timestep_embedding
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "golden" / "manifests" / "components"
 BASIC_UNET_PARAMS = 258_195_088  # counted on the original (model.diffusion_model)

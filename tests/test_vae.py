@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.config import VAEConfig, basic, tiny
-from model.vae import AttnBlock, AutoencoderKL, DiagonalGaussian, Downsample, Encoder, Upsample
-from model.vocoder import Generator
+from audiosr_model.config import VAEConfig, basic, tiny
+from audiosr_model.vae import AttnBlock, AutoencoderKL, DiagonalGaussian, Downsample, Encoder, Upsample
+from audiosr_model.vocoder import Generator
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "golden" / "manifests" / "components"
 PRESETS = {"tiny": tiny, "basic": basic}

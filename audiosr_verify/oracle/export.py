@@ -28,11 +28,10 @@ from typing import Callable, Optional
 
 import torch
 
-from audiosr_verify import fixture_inputs
+from audiosr_verify.oracle import fixture_inputs
+from audiosr_verify.util.paths import data_dir
 from audiosr_verify.oracle import driver
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_GOLDEN = REPO_ROOT / "golden"
 SCHEMA_VERSION = 1
 
 WEIGHTS_SEED = 0
@@ -83,10 +82,10 @@ def _say(progress: Progress, msg: str) -> None:
 # ------------------------------------------------------------------ manifests
 
 
-def export_manifests(out_dir: str | os.PathLike = DEFAULT_GOLDEN / "manifests", presets=("basic", "tiny"),
+def export_manifests(out_dir: str | os.PathLike | None = None, presets=("basic", "tiny"),
                      progress: Progress = None, python=None) -> dict:
     """Write ``audiosr_<preset>.json`` for each preset; return {preset: summary}."""
-    out = Path(out_dir)
+    out = Path(out_dir) if out_dir is not None else data_dir() / "manifests"
     out.mkdir(parents=True, exist_ok=True)
     summary = {}
     with tempfile.TemporaryDirectory(prefix="audiosr-oracle-") as work:
@@ -107,7 +106,7 @@ def read_manifest(path: str | os.PathLike) -> dict:
 
 
 def is_shared_key(key: str) -> bool:
-    from model.random_weights import COMPUTED_BUFFERS
+    from audiosr_model.random_weights import COMPUTED_BUFFERS
 
     if key.startswith(IGNORED_PREFIXES):
         return False
@@ -116,7 +115,7 @@ def is_shared_key(key: str) -> bool:
 
 def shared_weights(manifest: dict, seed: int = WEIGHTS_SEED, scale_factor: float = SCALE_FACTOR) -> dict[str, torch.Tensor]:
     """Random weights for every key inference uses, in manifest order, plus scale_factor."""
-    from model.random_weights import random_state_dict
+    from audiosr_model.random_weights import random_state_dict
 
     shapes = {
         k: (tuple(v["shape"]), getattr(torch, v["dtype"]))
@@ -128,8 +127,10 @@ def shared_weights(manifest: dict, seed: int = WEIGHTS_SEED, scale_factor: float
     return weights
 
 
-def shared_tiny_weights(manifest_path: str | os.PathLike = DEFAULT_GOLDEN / "manifests" / "audiosr_tiny.json",
+def shared_tiny_weights(manifest_path: str | os.PathLike | None = None,
                         seed: int = WEIGHTS_SEED) -> dict[str, torch.Tensor]:
+    if manifest_path is None:
+        manifest_path = data_dir() / "manifests" / "audiosr_tiny.json"
     return shared_weights(read_manifest(manifest_path), seed)
 
 
@@ -144,7 +145,7 @@ def weights_digest(weights: dict[str, torch.Tensor]) -> str:
 
 
 def _weights_metadata(weights: dict, manifest_rel: str) -> dict:
-    from model import random_weights
+    from audiosr_model import random_weights
 
     return {
         "generator": "model.random_weights.random_state_dict",
@@ -166,14 +167,14 @@ def _weights_metadata(weights: dict, manifest_rel: str) -> dict:
 # ------------------------------------------------------------------ fixtures
 
 
-def export_inputs(out_dir: str | os.PathLike = DEFAULT_GOLDEN / "inputs") -> dict:
-    return fixture_inputs.write_fixture_inputs(out_dir)
+def export_inputs(out_dir: str | os.PathLike | None = None) -> dict:
+    return fixture_inputs.write_fixture_inputs(out_dir if out_dir is not None else data_dir() / "inputs")
 
 
-def export_fixtures(golden_dir: str | os.PathLike = DEFAULT_GOLDEN, progress: Progress = None,
+def export_fixtures(golden_dir: str | os.PathLike | None = None, progress: Progress = None,
                     python=None, workdir: str | os.PathLike | None = None) -> dict:
     """Write ``inputs/`` and ``oracle/tiny/`` under ``golden_dir``; return metadata."""
-    golden = Path(golden_dir)
+    golden = Path(golden_dir) if golden_dir is not None else data_dir()
     manifest_path = golden / "manifests" / "audiosr_tiny.json"
     if not manifest_path.exists():
         export_manifests(golden / "manifests", presets=("tiny",), progress=progress, python=python)
@@ -264,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description="Export oracle manifests and fixtures into golden/.")
-    parser.add_argument("--golden", default=str(DEFAULT_GOLDEN))
+    parser.add_argument("--golden", default=None, help="data folder (default: the harness data, golden/)")
     parser.add_argument("--python", default=None, help="oracle interpreter (default: the oracle venv)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--manifests-only", action="store_true")
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     try:
         if not args.fixtures_only:
-            export_manifests(Path(args.golden) / "manifests", progress=say, python=args.python)
+            export_manifests(Path(args.golden) / "manifests" if args.golden else None, progress=say, python=args.python)
         if not args.manifests_only:
             export_fixtures(args.golden, progress=say, python=args.python)
     except (driver.OracleUnavailable, driver.OracleError) as exc:

@@ -19,18 +19,18 @@ from pathlib import Path
 
 import torch
 
-DEFAULT_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
+from audiosr_verify.util.paths import data_dir
 
 
-def oracle_dir(preset: str = "tiny", golden: str | Path = DEFAULT_GOLDEN) -> Path:
-    return Path(golden) / "oracle" / preset
+def oracle_dir(preset: str = "tiny", golden: str | Path | None = None) -> Path:
+    return (Path(golden) if golden is not None else data_dir()) / "oracle" / preset
 
 
-def load_metadata(preset: str = "tiny", golden: str | Path = DEFAULT_GOLDEN) -> dict:
+def load_metadata(preset: str = "tiny", golden: str | Path | None = None) -> dict:
     return json.loads((oracle_dir(preset, golden) / "metadata.json").read_text())
 
 
-def load_input(name: str, preset: str = "tiny", golden: str | Path = DEFAULT_GOLDEN) -> tuple[dict[str, torch.Tensor], dict]:
+def load_input(name: str, preset: str = "tiny", golden: str | Path | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors, per-input metadata) of one fixture input."""
     from safetensors.torch import load_file
 

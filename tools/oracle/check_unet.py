@@ -67,8 +67,8 @@ def project_side(preset: str, workdir: Path) -> float:
     from safetensors.torch import load_file
 
     sys.path.insert(0, str(REPO))
-    from model import config
-    from model.unet import UNetModel
+    from audiosr_model import config
+    from audiosr_model.unet import UNetModel
 
     model = UNetModel(config.preset(preset).unet).eval()
     model.load_state_dict(load_file(str(workdir / preset / "state.safetensors")), strict=True)

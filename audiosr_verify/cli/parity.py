@@ -5,21 +5,18 @@ each verb takes parsed arguments and returns an exit code: 0 when every key is
 accounted for, 1 when some key is not, and `AudioSRError` (bad file, bad
 option) propagates to the CLI's main, which prints it on one line (exit 2).
 
-Also runnable alone: ``python -m audiosr_verify.cli_parity parity FILE ...``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-from model.errors import AudioSRError
+from audiosr_model.errors import AudioSRError
+from audiosr_verify.util.atomic import atomic_write as write_atomic
+from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PRESETS = ("basic", "tiny")
 
 
@@ -58,27 +55,6 @@ def add_verbs(sub) -> None:
     p.set_defaults(func=cmd_manifest)
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and rename: never a partial file."""
-    path = Path(path)
-    if path.is_dir():
-        raise AudioSRError("is a directory; give a file name", path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise AudioSRError("directory does not exist", parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise AudioSRError(f"cannot write: {exc.strerror or exc}", path) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _check_outputs(args, names: tuple[str, ...]) -> None:
     """Refuse an output path that is the input, before doing any work."""
     src = Path(args.checkpoint).resolve()
@@ -113,7 +89,8 @@ def _progress(console):
 def cmd_parity(args) -> int:
     from rich.console import Console
 
-    from audiosr_verify import parity, parity_report
+    from audiosr_verify.checks import state_dict as parity
+    from audiosr_verify.report import parity as parity_report
 
     _check_outputs(args, ("json", "markdown", "html"))
     err = Console(stderr=True)
@@ -137,7 +114,7 @@ def cmd_parity(args) -> int:
 
 
 def cmd_manifest(args) -> int:
-    from audiosr_verify import parity
+    from audiosr_verify.checks import state_dict as parity
 
     _check_outputs(args, ("output",))
     manifest = parity.build_manifest(args.checkpoint, preset=args.preset, hash=args.hash)
@@ -146,13 +123,3 @@ def cmd_manifest(args) -> int:
           f"({manifest['source']['format']})")
     return EXIT_OK
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point: the same as `audiosr-verify` (which registers these verbs)."""
-    from audiosr_verify.cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

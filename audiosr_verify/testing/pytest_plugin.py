@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-PLUGIN_MODULE = "audiosr_verify.pytest_plugin"
+PLUGIN_MODULE = "audiosr_verify.testing.pytest_plugin"
 MARKERS = (
     "slow: long-running tests (full-size models, the full golden set); run with tox -e slow",
     "oracle: needs the original audiosr in its own venv; run with tox -e oracle",
@@ -102,7 +102,7 @@ def golden_store(pytestconfig: pytest.Config):
 @pytest.fixture(scope="session")
 def audiosr_net(audiosr_settings):
     """The network of the session: the given checkpoint, else deterministic random weights."""
-    from model.load import load_model, random_model
+    from audiosr_model.load import load_model, random_model
 
     if audiosr_settings.checkpoint:
         net, _ = load_model(audiosr_settings.checkpoint, audiosr_settings.preset)
@@ -138,7 +138,7 @@ def golden_check(request: pytest.FixtureRequest, golden_store, audiosr_settings)
     case and every metric; the obtained files are written beside the golden.
     """
     from audiosr_verify.golden import in_ci
-    from audiosr_verify.report_render import case_table_text
+    from audiosr_verify.report.render import case_table_text
 
     update = request.config.getoption("--golden-update")
 
@@ -183,8 +183,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     if not out or not results:
         return
     from audiosr_verify import golden as G
-    from audiosr_verify.report import Report, environment, golden_section
-    from audiosr_verify.report_render import write_all
+    from audiosr_verify.report.model import Report, environment, golden_section
+    from audiosr_verify.report.render import write_all
 
     run = G.GoldenRun(results[0].checkpoint_key, {}, str(Path(results[0].golden_dir).parent.parent),
                       list(results), updated=any(r.status == "updated" for r in results))

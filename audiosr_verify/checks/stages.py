@@ -36,11 +36,10 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from audiosr_verify.compare import StageComparison, compare_tensors, compare_values
+from audiosr_verify.compare.tensors import StageComparison, compare_tensors, compare_values
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FIXTURES = "golden/oracle/tiny"
-DEFAULT_INPUTS = "golden/inputs"
+DEFAULT_FIXTURES = "oracle/tiny"  # relative paths are taken inside the harness data (util.paths.data_dir)
+DEFAULT_INPUTS = "inputs"
 FILTER_TYPES = ("butter", "cheby1", "ellip", "bessel")
 
 MODULE_ATOL = 1e-5
@@ -273,10 +272,13 @@ class FixtureInput:
 
 
 def _resolve(path: str | Path) -> Path:
+    """An absolute path, one that exists from here, or a path inside the harness data."""
+    from audiosr_verify.util.paths import data_dir
+
     p = Path(path)
     if p.is_absolute() or p.exists():
         return p
-    return PROJECT_ROOT / p
+    return data_dir() / p
 
 
 def load_fixture_set(fixture_dir: str | Path, inputs_dir: str | Path,
@@ -330,10 +332,10 @@ def shared_network(preset: str = "tiny", weights: dict[str, torch.Tensor] | None
     them implicitly through the DDIM stages).
     """
     from audiosr_verify.oracle import export
-    from model import config as cfg
-    from model.checkpoint import load_into
-    from model.diffusion import schedule_buffers
-    from model.load import skeleton
+    from audiosr_model import config as cfg
+    from audiosr_model.checkpoint import load_into
+    from audiosr_model.diffusion import schedule_buffers
+    from audiosr_model.load import skeleton
 
     config = cfg.preset(preset)
     state = dict(weights if weights is not None else export.shared_tiny_weights())
@@ -393,7 +395,7 @@ class _Run:
 
 def _read_mono48(inp: FixtureInput, run: _Run, mix: str) -> tuple[np.ndarray, float] | None:
     """(our 48 kHz mono waveform, the input's duration); compares the resampling."""
-    from model import audio, resample
+    from audiosr_model import audio, resample
 
     wave, sr = audio.read_audio(inp.audio_path)
     duration = wave.shape[-1] / sr
@@ -407,8 +409,8 @@ def _read_mono48(inp: FixtureInput, run: _Run, mix: str) -> tuple[np.ndarray, fl
 
 def dsp_stages(inp: FixtureInput, run: _Run, settings: Settings):
     """Resample, normalise, features, cutoff, the four low-pass types, low-pass mel. Returns our `Prepared`."""
-    from model import level, lowpass
-    from model.pipeline import Randomness, prepare
+    from audiosr_model import level, lowpass
+    from audiosr_model.pipeline import Randomness, prepare
 
     mono, duration = _read_mono48(inp, run, settings.mix)
     normalised = level.normalize_input(mono)  # what the pipeline uses (the original's bits, plus guards)
@@ -475,7 +477,7 @@ def find_draws(inputs: list[FixtureInput]) -> Draws | None:
 
 def _draws_for(inp: FixtureInput, run: _Run, shared: Draws | None, settings: Settings, shape) -> list | None:
     """Injected noise for this input, checked against the sha256 of the original's draws."""
-    from model.pipeline import Randomness
+    from audiosr_model.pipeline import Randomness
 
     recorded = inp.chain.get("random_draws") or []
     rng = Randomness(settings.seed)
@@ -495,8 +497,8 @@ def _draws_for(inp: FixtureInput, run: _Run, shared: Draws | None, settings: Set
 
 def chain_stages(net, inp: FixtureInput, run: _Run, prep, shared: Draws | None, settings: Settings) -> None:
     """Condition encoder, UNet, DDIM, decoder, mel replacement, vocoder, post-processing."""
-    from model import lowpass, postprocess
-    from model.diffusion import ddim_sample, guided_denoiser, make_ddim_schedule
+    from audiosr_model import lowpass, postprocess
+    from audiosr_model.diffusion import ddim_sample, guided_denoiser, make_ddim_schedule
 
     chain = inp.chain
     low_mel = inp.ref("lowpass.log_mel")[None, None]
@@ -603,8 +605,8 @@ def chain_stages(net, inp: FixtureInput, run: _Run, prep, shared: Draws | None, 
 
 def _raw_energy_ratio(low: np.ndarray, voc: np.ndarray, k: int) -> float:
     """The unclamped energy ratio the original computes (to compare with ``post_energy_ratio_raw``)."""
-    from model.audio import numpy1_sum
-    from model.features import librosa_stft
+    from audiosr_model.audio import numpy1_sum
+    from audiosr_model.features import librosa_stft
 
     gt, out = librosa_stft(low), librosa_stft(voc)
     return float(np.mean(numpy1_sum(np.abs(gt[k])) / numpy1_sum(np.abs(out[k, ...]))))
@@ -645,7 +647,7 @@ def _unet_fixed(net, inp: FixtureInput, run: _Run, x_T: torch.Tensor, cond_ref: 
 
 def end_to_end(net, inp: FixtureInput, run: _Run, mono: np.ndarray, duration: float, settings: Settings) -> None:
     """Our whole pipeline from the 48 kHz mono signal, seeded as the original."""
-    from model.pipeline import Randomness, enhance_segment
+    from audiosr_model.pipeline import Randomness, enhance_segment
 
     e2e = inp.meta.get("end2end") or {}
     chosen: list[str] = []
@@ -746,7 +748,7 @@ def run_fixture_suite(
 if __name__ == "__main__":  # pragma: no cover - convenience
     import sys
 
-    from audiosr_verify.functional_report import print_result
+    from audiosr_verify.report.stages import print_result
 
     res = run_fixture_suite(progress=lambda m: print(m, file=sys.stderr))
     print_result(res)

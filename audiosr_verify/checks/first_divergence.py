@@ -26,9 +26,10 @@ from typing import Any, Callable
 
 import torch
 
-from audiosr_verify.compare import StageComparison, compare_tensors
+from audiosr_verify.compare.tensors import StageComparison, compare_tensors
 from audiosr_verify.oracle.module_hooks import record_module_outputs
-from model.errors import AudioSRError
+from audiosr_model.errors import AudioSRError
+from audiosr_verify.util.paths import data_path
 
 # stage -> (module prefix, what the input tensors are)
 STAGES: dict[str, tuple[str, str]] = {
@@ -127,7 +128,7 @@ class DivergenceResult:
 
 def stage_inputs(stage: str, fixture_dir: str | Path | None = None) -> tuple[dict[str, torch.Tensor], str]:
     """The original's input of ``stage`` from the `full` fixture input (as the runner expects them)."""
-    from audiosr_verify import functional as F
+    from audiosr_verify.checks import stages as F
 
     fdir = fixture_dir or F.DEFAULT_FIXTURES
     try:
@@ -155,7 +156,7 @@ def shared_weights(preset: str) -> dict[str, torch.Tensor]:
 
     if preset == "tiny":
         return export.shared_tiny_weights()
-    manifest = export.DEFAULT_GOLDEN / "manifests" / f"audiosr_{preset}.json"
+    manifest = data_path("manifests", f"audiosr_{preset}.json")
     if not manifest.exists():
         raise AudioSRError(f"no manifest for preset {preset}", manifest)
     return export.shared_weights(export.read_manifest(manifest))
@@ -247,7 +248,7 @@ def find_first_divergence(
 
     ``oracle`` replaces `run_original` (tests inject a recorded run).
     """
-    from audiosr_verify import functional as F
+    from audiosr_verify.checks import stages as F
 
     if stage not in STAGES:
         raise AudioSRError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")

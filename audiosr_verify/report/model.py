@@ -6,7 +6,7 @@
 
 Builders here run a check and turn its result object into a `Section`
 (keeping the check's own ``to_dict()`` in ``Section.data`` for CI);
-`audiosr_verify.report_render` turns a `Report` into a rich summary,
+`audiosr_verify.report.render` turns a `Report` into a rich summary,
 ``report.json``, ``report.md`` and a self-contained ``report.html``.
 Nothing here prints.
 
@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from audiosr_verify import golden as G
+from audiosr_verify.util.paths import data_dir
 
 REPORT_SCHEMA_VERSION = 1
 SECTION_STATUSES = ("pass", "fail", "error", "not_available")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-BASIC_MANIFEST = "golden/manifests/audiosr_basic.json"
+BASIC_MANIFEST = "manifests/audiosr_basic.json"  # inside the harness data
 PROPERTY_TESTS = "tests/test_properties_*.py"
 
 Progress = Callable[[str], None]
@@ -174,10 +174,10 @@ def _parity_item(name: str, result) -> Item:
 def parity_section(checkpoint: str | None, preset: str, random_seed: int | None = 0,
                    manifest: str | os.PathLike | None = None) -> Section:
     """State-dict parity of the model in use, and of the committed basic manifest if present."""
-    if importlib.util.find_spec("audiosr_verify.parity") is None:
+    if importlib.util.find_spec("audiosr_verify.checks.state_dict") is None:
         return Section("state_dict_parity", "State-dict parity", "not_available",
-                       "audiosr_verify.parity is not available")
-    from audiosr_verify import parity
+                       "audiosr_verify.checks.state_dict is not available")
+    from audiosr_verify.checks import state_dict as parity
 
     items: list[Item] = []
     data: dict[str, Any] = {}
@@ -185,9 +185,9 @@ def parity_section(checkpoint: str | None, preset: str, random_seed: int | None 
         if checkpoint:
             source, label = checkpoint, f"checkpoint {Path(checkpoint).name} vs {preset}"
         else:
-            from model import config as cfg
-            from model.checkpoint import save_checkpoint
-            from model.load import random_state
+            from audiosr_model import config as cfg
+            from audiosr_model.checkpoint import save_checkpoint
+            from audiosr_model.load import random_state
 
             source = str(Path(tmp) / f"random-{preset}-seed{random_seed}.bin")
             save_checkpoint(random_state(cfg.preset(preset), random_seed or 0), source)
@@ -195,7 +195,7 @@ def parity_section(checkpoint: str | None, preset: str, random_seed: int | None 
         result = parity.run_parity(source, preset=preset)
         items.append(_parity_item(label, result))
         data["model"] = result.to_dict()
-    manifest = Path(manifest) if manifest is not None else PROJECT_ROOT / BASIC_MANIFEST
+    manifest = Path(manifest) if manifest is not None else data_dir() / BASIC_MANIFEST
     if manifest.is_file():
         result = parity.run_parity(str(manifest), preset="basic")
         items.append(_parity_item(f"manifest {manifest.name} vs basic", result))
@@ -222,7 +222,7 @@ def _keys_trimmed(data: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- functional parity
 
 
-def functional_section(module: str = "audiosr_verify.functional") -> Section:
+def functional_section(module: str = "audiosr_verify.checks.stages") -> Section:
     """Hook for the functional-parity suite: ``<module>.run_fixture_suite()`` with ``to_dict()``."""
     title = "Functional parity"
     try:
@@ -273,7 +273,7 @@ def _check_value(r: G.CaseResult, name: str) -> str:
 
 def golden_case_figures(r: G.CaseResult, store: G.GoldenStore | None) -> list[Figure]:
     """Spectrograms of input, obtained output, golden and obtained - golden, on one scale."""
-    from audiosr_verify import spectrogram
+    from audiosr_verify.report import spectrogram
 
     if r.obtained is None:
         return []
@@ -340,7 +340,7 @@ def property_section(pattern: str = PROPERTY_TESTS, root: str | os.PathLike | No
                      timeout: float = 900.0) -> Section:
     """Run the property tests (not slow, not oracle) in a subprocess and summarise the JUnit XML."""
     title = "Property tests"
-    root = Path(root) if root is not None else PROJECT_ROOT
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[2]  # the source tree
     files = sorted(root.glob(pattern))
     if not files:
         return Section("property_tests", title, "not_available",

@@ -10,7 +10,7 @@ file would hold only about 3 quantisation steps, which would make the
 "quiet clip" a quantisation-noise clip). 24-bit samples are exact in float32
 too.
 
-    python -m audiosr_verify.fixture_inputs OUT_DIR
+    python -m audiosr_verify.oracle.fixture_inputs OUT_DIR
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def write_fixture_inputs(out_dir: str | Path) -> dict:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    index = {"schema_version": SCHEMA_VERSION, "generator": "audiosr_verify.fixture_inputs", "inputs": {}}
+    index = {"schema_version": SCHEMA_VERSION, "generator": "audiosr_verify.oracle.fixture_inputs", "inputs": {}}
     for fx in FIXTURES:
         q, rate = generate(fx.name)
         path = out / fx.filename

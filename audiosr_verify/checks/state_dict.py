@@ -16,7 +16,7 @@ also compared with a reference manifest (for example the original layout);
 that comparison is informational and does not change ``ok``.
 
 Nothing here prints; the result is dataclasses with ``to_dict()``, rendered by
-`audiosr_verify.parity_report`.
+`audiosr_verify.report.parity`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from model.checkpoint_reader import (
+from audiosr_model.checkpoint_reader import (
     _ITEMSIZE,
     CheckpointListing,
     _strip_prefixes,
@@ -38,7 +38,7 @@ from model.checkpoint_reader import (
     sha256_file,
     tensor_digests,
 )
-from model.errors import AudioSRError
+from audiosr_model.errors import AudioSRError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -496,7 +496,7 @@ def _layout_fingerprint(preset: str) -> str:
     import hashlib
     import importlib.metadata
 
-    import model
+    import audiosr_model as model
 
     try:
         torch_version = importlib.metadata.version("torch")
@@ -547,7 +547,7 @@ def model_layout(preset: str, cache: bool = True) -> ModelLayout:
     cache entry is keyed by the sha256 of every source file of the ``model``
     package, torch's version and the preset, so any code change rebuilds it.
     """
-    from model.checkpoint import FIRST_STAGE_ENCODER_GROUP, IGNORE_GROUPS
+    from audiosr_model.checkpoint import FIRST_STAGE_ENCODER_GROUP, IGNORE_GROUPS
 
     fingerprint = _layout_fingerprint(preset)
     cache_dir = layout_cache_dir() if cache else None
@@ -557,9 +557,9 @@ def model_layout(preset: str, cache: bool = True) -> ModelLayout:
     if hit is not None and all(name in known for name in hit[1]):
         specs, names = hit
         return ModelLayout(preset, specs, tuple(known[n] for n in names), fingerprint, True)
-    from model.checkpoint import groups_for, model_specs
-    from model.config import preset as get_preset
-    from model.load import skeleton
+    from audiosr_model.checkpoint import groups_for, model_specs
+    from audiosr_model.config import preset as get_preset
+    from audiosr_model.load import skeleton
 
     net = skeleton(get_preset(preset))
     specs, groups = model_specs(net), groups_for(net)
@@ -593,7 +593,7 @@ def _bytes_progress(progress: Progress | None, stage: str):
 
 
 def _classify(expected: Mapping[str, Spec], actual: Mapping[str, Spec], groups) -> list[KeyEntry]:
-    from model.checkpoint import classify_keys
+    from audiosr_model.checkpoint import classify_keys
 
     folded, origin = fold_weight_norm(actual)
     report = classify_keys(expected, folded, groups)

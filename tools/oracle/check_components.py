@@ -146,7 +146,7 @@ def _split(path: Path) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]:
 
 
 def _vae_config(ddconfig: dict, embed_dim: int):
-    from model.config import VAEConfig
+    from audiosr_model.config import VAEConfig
 
     return VAEConfig(
         ch=ddconfig["ch"], ch_mult=tuple(ddconfig["ch_mult"]), num_res_blocks=ddconfig["num_res_blocks"],
@@ -158,7 +158,7 @@ def _vae_config(ddconfig: dict, embed_dim: int):
 
 
 def _vocoder_config(h: dict):
-    from model.config import VocoderConfig
+    from audiosr_model.config import VocoderConfig
 
     return VocoderConfig(
         num_mels=h["num_mels"], upsample_rates=tuple(h["upsample_rates"]),
@@ -181,9 +181,9 @@ def _error(name: str, ours: torch.Tensor, ref: torch.Tensor) -> dict:
 
 
 def _check_vae(meta: dict, groups: dict) -> list[dict]:
-    from model.config import tiny
-    from model.vae import AutoencoderKL
-    from model.vocoder import Generator
+    from audiosr_model.config import tiny
+    from audiosr_model.vae import AutoencoderKL
+    from audiosr_model.vocoder import Generator
 
     cfg = _vae_config(meta["ddconfig"], meta["embed_dim"])
     voc_cfg = _vocoder_config(meta["vocoder_h"])
@@ -208,7 +208,7 @@ def _check_vae(meta: dict, groups: dict) -> list[dict]:
 
 
 def _check_vocoder(meta: dict, groups: dict) -> list[dict]:
-    from model.vocoder import Generator, load_weight_norm_state
+    from audiosr_model.vocoder import Generator, load_weight_norm_state
 
     gen = Generator(_vocoder_config(meta["vocoder_h"])).eval()
     gen.load_state_dict(groups["state"], strict=True)

@@ -1,6 +1,6 @@
 """Renderers of a `ParityResult`: rich table, JSON, Markdown (pull requests), HTML.
 
-Rendering only: the check lives in `audiosr_verify.parity`. Every renderer
+Rendering only: the check lives in `audiosr_verify.checks.state_dict`. Every renderer
 shows the same facts: the verdict and counts, one row per module group, the
 recognised variants, then each offending key with its expected and actual shape.
 """
@@ -11,7 +11,7 @@ import html
 import json
 from typing import Any
 
-from audiosr_verify.parity import ACCOUNTED, STATUSES, KeyEntry, ParityResult
+from audiosr_verify.checks.state_dict import ACCOUNTED, STATUSES, KeyEntry, ParityResult
 
 __all__ = ["human_bytes", "print_rich", "rich_renderables", "to_html", "to_json", "to_markdown"]
 

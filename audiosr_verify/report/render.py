@@ -1,6 +1,6 @@
 """Renderers of the compatibility report: rich (terminal), JSON, Markdown, self-contained HTML.
 
-All take a `audiosr_verify.report.Report` and return text (or print to a
+All take a `audiosr_verify.report.model.Report` and return text (or print to a
 given rich console); `write_all` writes ``report.json``, ``report.md`` and
 ``report.html`` atomically into a directory. `case_table_text` renders one
 golden `CaseResult` as the plain table a failing test shows.
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from audiosr_verify import golden as G
-from audiosr_verify.report import Item, Report, Section, Table
+from audiosr_verify.report.model import Item, Report, Section, Table
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "not_available": "yellow",
                 "info": "dim", None: ""}
@@ -254,7 +254,7 @@ def _html_item(item: Item, open_: bool) -> str:
 
 
 def _legend() -> str:
-    from audiosr_verify import spectrogram as S
+    from audiosr_verify.report import spectrogram as S
 
     return (f'<div class="legend">Spectrograms: log power, 0 Hz (bottom) to 24 kHz (top), ticks every '
             f'{S.GRID_HZ // 1000} kHz; {S.DYNAMIC_RANGE_DB:.0f} dB range per case '

@@ -6,7 +6,7 @@
   write the key manifests and the stage fixtures (``audiosr_verify.oracle.export``).
 - ``compare --stage S [--preset tiny] [--fault F] [--json FILE]``: run one stage
   in both models with hooks on every module and name the first module whose
-  output diverges (``audiosr_verify.first_divergence``).
+  output diverges (``audiosr_verify.checks.first_divergence``).
 
 Exit codes: 0 ok, 1 a divergence / failed export, 2 (via the CLI's main) an
 `AudioSRError`, e.g. the oracle venv is missing.
@@ -18,13 +18,14 @@ import json
 import sys
 from pathlib import Path
 
-from model.errors import AudioSRError
+from audiosr_model.errors import AudioSRError
+from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK
+from audiosr_verify.util.paths import data_dir
 
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def add_verbs(sub) -> None:
-    from audiosr_verify.first_divergence import FAULTS, STAGES
+    from audiosr_verify.checks.first_divergence import FAULTS, STAGES
 
     o = sub.add_parser("oracle", help="set up and export the ORIGINAL audiosr (reference oracle)",
                        description="The original audiosr 0.0.7 runs offline in its own virtual environment; "
@@ -87,7 +88,7 @@ def cmd_oracle_export(args) -> int:
     from audiosr_verify.oracle import driver, export
 
     console = Console(stderr=True)
-    golden = Path(args.golden_dir) if args.golden_dir else export.DEFAULT_GOLDEN
+    golden = Path(args.golden_dir) if args.golden_dir else data_dir()
     say = _progress(console)
     try:
         if not args.fixtures_only:
@@ -109,7 +110,7 @@ def cmd_oracle_export(args) -> int:
 def cmd_compare(args) -> int:
     from rich.console import Console
 
-    from audiosr_verify.first_divergence import find_first_divergence, render_table
+    from audiosr_verify.checks.first_divergence import find_first_divergence, render_table
     from audiosr_verify.oracle import driver
 
     console = Console()
@@ -128,7 +129,7 @@ def cmd_compare(args) -> int:
     style = "green" if result.ok else "bold red"
     console.print(f"[{style}]{result.summary_line()}[/{style}]", highlight=False)
     if args.json:
-        from audiosr_verify.cli_parity import write_atomic
+        from audiosr_verify.util.atomic import atomic_write as write_atomic
 
         write_atomic(args.json, json.dumps(result.to_dict(), indent=1) + "\n")
         err.print(f"wrote {args.json}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from audiosr_verify.compare import StageComparison
+from audiosr_verify.compare.tensors import StageComparison
 
 
 def fmt(x: float) -> str:

@@ -1,48 +1,24 @@
-"""`audiosr-verify`: enhance audio, make checkpoints, and verify implementations.
-
-Every verb is a small function taking parsed arguments; problems a user can
-fix are `AudioSRError`s, printed as one line without a traceback, exit 2.
-"""
+"""`audiosr-verify enhance` and `audiosr-verify make-checkpoint`."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from model.errors import AudioSRError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model")
-    g.add_argument("--checkpoint", metavar="PATH", help="AudioSR checkpoint (.bin/.ckpt/.pt or .safetensors)")
-    g.add_argument("--preset", default=None, choices=["basic", "tiny"],
-                   help="layout of the network (default: basic with --checkpoint, tiny with --random-weights)")
-    g.add_argument("--config", metavar="YAML", help="custom model configuration (overrides --preset)")
-    g.add_argument("--random-weights", action="store_true",
-                   help="use deterministic random weights instead of a checkpoint (the bundled default)")
-    g.add_argument("--weights-seed", type=int, default=0, help="seed of the random weights (default 0)")
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="compute device")
+from audiosr_model.errors import AudioSRError
+from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, add_model_options, load_network
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="audiosr-verify",
-        description="AudioSR super-resolution to 48 kHz, and the harness that verifies it.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
+def add_verbs(sub) -> None:
+    """Register `enhance` and `make-checkpoint` on an argparse sub-parsers object."""
     p = sub.add_parser("enhance", help="super-resolve audio files to 48 kHz",
                        description="Enhance each INPUT to DIR/<stem>.wav (48 kHz mono float WAV). "
                        "Without --checkpoint, give --random-weights to run the bundled tiny default.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (any rate soundfile reads)")
     p.add_argument("--output-dir", "-o", required=True, metavar="DIR", help="where to write the results")
-    _add_model_options(p)
+    add_model_options(p)
     p.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50; the original uses 200)")
     p.add_argument("--guidance", type=float, default=3.5, help="classifier-free guidance scale (default 3.5)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42, as the original)")
@@ -63,35 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="file format (default: from the extension; .safetensors -> safetensors, else bin)")
     p.set_defaults(func=cmd_make_checkpoint)
 
-    from audiosr_verify import cli_verify
 
-    cli_verify.add_verbs(sub)
-    return parser
-
-
-def load_network(args):
-    """The network the model options ask for, with a one-line description."""
-    from model import config as cfg
-    from model.load import load_model, random_model, resolve_device
-
-    device = resolve_device(args.device)
-    if args.config:
-        config = cfg.load_yaml(args.config)
-    else:
-        config = cfg.preset(args.preset or ("basic" if args.checkpoint else "tiny"))
-    if args.checkpoint and args.random_weights:
-        raise AudioSRError("give either --checkpoint or --random-weights, not both")
-    if args.checkpoint:
-        net, report = load_model(args.checkpoint, config, device)
-        c = report.counts
-        return net, f"{args.checkpoint} ({config.name}: {c['matched']} keys loaded, {c['ignored']} ignored)"
-    if not args.random_weights:
-        raise AudioSRError("no weights: give --checkpoint PATH, or --random-weights for the bundled tiny default")
-    net = random_model(config, args.weights_seed, device)
-    return net, f"random weights ({config.name}, seed {args.weights_seed})"
-
-
-def _fix_malloc_threshold() -> None:
+def fix_malloc_threshold() -> None:
     """Pin glibc's mmap threshold at 1 MiB for long runs.
 
     glibc raises the threshold as large blocks are freed, so chunk-sized
@@ -114,8 +63,8 @@ def cmd_enhance(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from model.audio_stream import check_audio_file
-    from model.long_audio import enhance_file
+    from audiosr_model.audio_stream import check_audio_file
+    from audiosr_model.long_audio import enhance_file
 
     console = Console(stderr=True)
     out_dir = Path(args.output_dir)
@@ -141,7 +90,7 @@ def cmd_enhance(args) -> int:
         if target.exists() and not args.overwrite:
             raise AudioSRError("output exists (use --overwrite to replace it)", target)
         targets.append(target)
-    _fix_malloc_threshold()
+    fix_malloc_threshold()
     with console.status("loading model"):
         net, described = load_network(args)
     console.print(f"model: {described}")
@@ -180,29 +129,12 @@ def cmd_enhance(args) -> int:
 
 
 def cmd_make_checkpoint(args) -> int:
-    from model import config as cfg
-    from model.checkpoint import save_checkpoint
-    from model.load import random_state
+    from audiosr_model import config as cfg
+    from audiosr_model.checkpoint import save_checkpoint
+    from audiosr_model.load import random_state
 
     state = random_state(cfg.preset(args.preset), args.seed)
     save_checkpoint(state, args.output, args.format)
     n = sum(v.numel() for v in state.values())
     print(f"wrote {args.output}: {len(state)} keys, {n:,} elements ({args.preset}, seed {args.seed})")
     return EXIT_OK
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except AudioSRError as exc:
-        print(f"audiosr-verify: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("audiosr-verify: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from model.errors import AudioSRError
+from audiosr_model.errors import AudioSRError
+from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, add_model_options
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _store_options(p: argparse.ArgumentParser) -> None:
@@ -31,8 +31,6 @@ def _store_options(p: argparse.ArgumentParser) -> None:
 
 def add_verbs(sub) -> None:
     """Register `report` and `golden` on an argparse sub-parsers object."""
-    from audiosr_verify.cli import _add_model_options
-
     p = sub.add_parser(
         "report", help="run every check and write report.json / report.md / report.html",
         description="Run state-dict parity, functional parity (when available), the golden regression "
@@ -40,7 +38,7 @@ def add_verbs(sub) -> None:
         "and a self-contained report.html (spectrograms of every golden case). Exit 0 only when every "
         "section passes (sections not available yet count as passing unless --strict).")
     p.add_argument("--output-dir", "-o", default="reports", metavar="DIR", help="where to write (default reports/)")
-    _add_model_options(p)
+    add_model_options(p)
     _store_options(p)
     p.add_argument("--no-properties", action="store_true", help="do not run the property tests")
     p.add_argument("--strict", action="store_true", help="sections that are not available fail the report")
@@ -54,20 +52,20 @@ def add_verbs(sub) -> None:
     p = gsub.add_parser("check", help="compare with the goldens (exit 1 on any failure)",
                         description="Compare every case with its golden; a failing case gets obtained.* and "
                         "comparison.json beside its golden. A missing golden fails.")
-    _add_model_options(p)
+    add_model_options(p)
     _store_options(p)
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.set_defaults(func=cmd_golden, update=False)
     p = gsub.add_parser("update", help="write (replace) the goldens, atomically per case",
                         description="Write the golden of every selected case (temporary directory, then "
                         "rename). Review the result (audiosr-verify report) before committing it.")
-    _add_model_options(p)
+    add_model_options(p)
     _store_options(p)
     p.set_defaults(func=cmd_golden, update=True, json=None)
 
 
 def _network_and_settings(args, console):
-    from audiosr_verify.cli import load_network
+    from audiosr_verify.cli.common import load_network
     from audiosr_verify.golden import RunSettings
 
     if not args.checkpoint:
@@ -149,7 +147,7 @@ def cmd_golden(args) -> int:
         table.add_row(*row, style=None if r.passed else "red")
     out.print(table)
     if not args.update:
-        from audiosr_verify.report_render import case_table_text
+        from audiosr_verify.report.render import case_table_text
 
         for r in run.results:
             if not r.passed:
@@ -157,7 +155,7 @@ def cmd_golden(args) -> int:
     if args.json:
         import json
 
-        from audiosr_verify.cli_parity import write_atomic
+        from audiosr_verify.util.atomic import atomic_write as write_atomic
 
         write_atomic(args.json, json.dumps(run.to_dict(), indent=2) + "\n")
     out.print(run.summary_line(), highlight=False)
@@ -170,8 +168,8 @@ def cmd_golden(args) -> int:
 def cmd_report(args) -> int:
     from rich.console import Console
 
-    from audiosr_verify import report as R
-    from audiosr_verify.report_render import print_rich, write_all
+    from audiosr_verify.report import model as R
+    from audiosr_verify.report.render import print_rich, write_all
 
     err = Console(stderr=True)
     out_dir = Path(args.output_dir)
@@ -192,13 +190,3 @@ def cmd_report(args) -> int:
               soft_wrap=True)
     return report.exit_code
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point: the same as `audiosr-verify` (which registers these verbs)."""
-    from audiosr_verify.cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

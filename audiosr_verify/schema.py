@@ -1,0 +1,352 @@
+"""The stage schema of AudioSR inference: ONE definition for both sides of the parity check.
+
+Stdlib only. Imported by the harness (our side) and, by file path, by the
+oracle runner inside the original's venv, so stage names, fixture tensor
+names, tolerances and the constants that describe the original cannot drift
+apart (no constant is copied by hand between the two sides). Constants the
+reference implementation (`audiosr_model`, which must not import the harness)
+also holds are checked against this file by tests/test_schema.py.
+
+A *stage* is one arrow of the data flow, a function with arrays in and arrays
+out that an implementation under test (a *subject*) may provide::
+
+    resample -> normalize -> features -> cutoff -> lowpass -> (features of the
+    low-passed copy) -> condition_encode -> [ddim_step with unet] x steps
+    -> vae_decode -> mel_replace -> vocoder -> postprocess -> output_level
+
+plus ``ddim_schedule``, ``randomness`` (the original's draws from a seed),
+``unet`` alone, and ``enhance`` (end to end). Each stage is compared with the
+original's stored outputs (golden/oracle/<preset>) through the fixture tensors
+listed in `STAGES`; each tensor has a tolerance and the reason for it.
+
+Versioned: `SCHEMA_VERSION` changes whenever a stage's signature, a tensor's
+meaning or a tolerance changes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = "1"
+
+# --------------------------------------------------------------------------- facts about the original
+
+SAMPLE_RATE = 48000
+HOP = 480  # mel hop at 48 kHz: T frames <-> 480 * T samples
+N_MELS = 256
+N_STFT_BINS = 1025  # the original's STFT magnitude has n_fft // 2 + 1 bins
+FILTER_TYPES = ("butter", "cheby1", "ellip", "bessel")  # np.random.choice order of the original
+COND_KEY = "concat_lowpass_cond"  # the original's conditioning key
+UNCONDITIONAL_CONSTANT = -11.4981  # VAEFeatureExtract's unconditional condition (times scale_factor in the wrapper)
+LOG_MEL_FLOOR = -11.512925  # log(1e-5): mel rows of zero padding
+
+# Key groups of the original's state_dict that inference never uses (loaded by nobody).
+IGNORED_PREFIXES = (
+    "model_ema.",
+    "clap.",
+    "cond_stage_models.0.vae.decoder.",
+    "cond_stage_models.0.vae.post_quant_conv.",
+    "cond_stage_models.0.vae.vocoder.",
+)
+IGNORED_KEYS = ("logvar",)
+# Buffers the original's register_schedule() computes from the config.
+SCHEDULE_BUFFERS = (
+    "betas",
+    "alphas_cumprod",
+    "alphas_cumprod_prev",
+    "sqrt_alphas_cumprod",
+    "sqrt_one_minus_alphas_cumprod",
+    "log_one_minus_alphas_cumprod",
+    "sqrt_recip_alphas_cumprod",
+    "sqrt_recipm1_alphas_cumprod",
+    "posterior_variance",
+    "posterior_log_variance_clipped",
+    "posterior_mean_coef1",
+    "posterior_mean_coef2",
+)
+# The tiny preset, as overrides of the original's get_basic_config() (ORACLE.md).
+TINY_OVERRIDES = {
+    "vae_ddconfig": {"ch": 32, "ch_mult": [1, 2, 2, 4], "num_res_blocks": 1},
+    "unet": {"model_channels": 32, "channel_mult": [1, 2], "attention_resolutions": [2], "num_res_blocks": 1,
+             "num_head_channels": 16},
+    "vocoder": {"upsample_initial_channel": 128, "resblock_kernel_sizes": [3, 7],
+                "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5]]},
+}
+
+# --------------------------------------------------------------------------- tolerances
+
+MODULE_ATOL = 1e-5  # one network forward in fp32 (reassociation across kernels and thread counts)
+DDIM_ATOL = 1e-4  # guidance 3.5 amplifies module error over the steps
+END2END_ATOL = 1e-4  # the whole chain from the audio file
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float
+    rtol: float
+    why: str
+
+    @property
+    def exact(self) -> bool:
+        return self.atol == 0 and self.rtol == 0
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One array of a stage's signature: its name, shape (symbolic) and dtype."""
+
+    name: str
+    shape: str
+    dtype: str = "float32"
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One function a subject may provide, and the original's tensors it is compared with."""
+
+    name: str
+    doc: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    # fixture tensor (or pattern with *) -> tolerance; rows of this stage in a report
+    fixtures: dict[str, Tolerance] = field(default_factory=dict)
+    # module prefix in the original's naming, for first divergence (None: no modules)
+    module_prefix: str | None = None
+    optional_outputs: tuple[str, ...] = ()
+
+    def signature(self) -> str:
+        def spec(t: TensorSpec) -> str:
+            return f"{t.name} {t.shape} {t.dtype}".rstrip()
+
+        ins = ", ".join(spec(t) for t in self.inputs)
+        outs = ", ".join(spec(t) for t in self.outputs)
+        return f"{self.name}({ins}) -> {outs}"
+
+
+def _t(atol: float, rtol: float, why: str) -> Tolerance:
+    return Tolerance(float(atol), float(rtol), why)
+
+
+EXACT = 0.0
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "resample",
+        "any rate -> 48 kHz: torchaudio.functional.resample (windowed sinc), channel 0 as the original reads it",
+        (TensorSpec("waveform", "[N]"), TensorSpec("rate", "int", "int")),
+        (TensorSpec("waveform", "[M]", doc="M = ceil(N * 48000 / rate)"),),
+        {"resample.waveform": _t(EXACT, 0, "same windowed-sinc kernel and conv1d as torchaudio")},
+    ),
+    Stage(
+        "normalize",
+        "audiosr.utils.normalize_wav: 0.5 * (x - mean) / (max|x - mean| + 1e-8)",
+        (TensorSpec("waveform", "[N]"),),
+        (TensorSpec("waveform", "[N]"),),
+        {"normalize.waveform": _t(EXACT, 0, "same float32 arithmetic (numpy 1.x rounding reproduced)")},
+    ),
+    Stage(
+        "features",
+        "wav_feature_extraction: log-mel and STFT magnitude of a padded waveform (T = N / 480 frames)",
+        (TensorSpec("waveform", "[480*T]"),),
+        (TensorSpec("log_mel", "[T, 256]"), TensorSpec("stft", "[T, 1025]")),
+        {
+            "features.log_mel": _t(EXACT, 0, "same torch STFT, Slaney mel matrix and log"),
+            "features.stft_bin_sum": _t(EXACT, 0, "same torch STFT"),
+            "features.stft_frames": _t(EXACT, 0, "same torch STFT"),
+            "lowpass.log_mel": _t(EXACT, 0, "the same features of the low-passed copy (the condition's input)"),
+        },
+    ),
+    Stage(
+        "cutoff",
+        "_locate_cutoff_freq(stft, 0.985): the STFT bin below which 98.5 % of the energy lies",
+        (TensorSpec("stft", "[T, 1025]"),),
+        (TensorSpec("bin", "int", "int"),),
+        {"features.cutoff_bin": _t(EXACT, 0, "an integer")},
+    ),
+    Stage(
+        "lowpass",
+        "lowpass_filtering_prepare_inference with a given filter type: order-8 filter at the cutoff",
+        (TensorSpec("waveform", "[N]"), TensorSpec("cutoff_hz", "float", "float64"),
+         TensorSpec("filter_type", "str", "str")),
+        (TensorSpec("waveform", "[N]"),),
+        {"lowpass.*": _t(EXACT, 0, "same scipy filter design and sosfiltfilt")},
+    ),
+    Stage(
+        "randomness",
+        "the original's random draws for a seed: np.random.choice of the filter type, then torch.randn "
+        "[1, 16, T/8, 32] for #1 target posterior, #2 condition posterior, #3 x_T, #4.. DDIM steps",
+        (TensorSpec("seed", "int", "int"), TensorSpec("latent_shape", "[4]", "int"), TensorSpec("count", "int", "int")),
+        (TensorSpec("filter_type", "str", "str"), TensorSpec("draws", "count x [1, 16, T/8, 32]")),
+        {
+            "random.filter_type": _t(EXACT, 0, "np.random.choice after seeding"),
+            "random.draws": _t(EXACT, 0, "torch CPU generator, same order (sha256 of the raw draws)"),
+        },
+    ),
+    Stage(
+        "condition_encode",
+        "the condition VAE's encoder on the low-pass log-mel: the posterior's mean and std",
+        (TensorSpec("log_mel", "[T, 256]"),),
+        (TensorSpec("mean", "[1, 16, T/8, 32]"), TensorSpec("std", "[1, 16, T/8, 32]")),
+        {
+            "cond.posterior_mean": _t(MODULE_ATOL, 0, "one VAE encoder forward in fp32"),
+            "cond.posterior_std": _t(MODULE_ATOL, 0, "one VAE encoder forward in fp32"),
+            "cond.latent": _t(MODULE_ATOL, 0, "mean + std * the original's draw #2 (computed by the harness)"),
+        },
+        module_prefix="cond_stage_models.0.vae",
+    ),
+    Stage(
+        "unet",
+        "apply_model: the UNet's v-prediction for x at timestep t with the UNSCALED condition latent "
+        "(the subject multiplies it by scale_factor and concatenates, as the original's wrapper does)",
+        (TensorSpec("x", "[B, 16, T/8, 32]"), TensorSpec("t", "[B]", "int64"), TensorSpec("cond", "[B, 16, T/8, 32]")),
+        (TensorSpec("v", "[B, 16, T/8, 32]"),),
+        {
+            "unet.out.t*": _t(MODULE_ATOL, 0, "one UNet forward in fp32"),
+            "unet.out_uncond.t*": _t(MODULE_ATOL, 0, "one UNet forward in fp32 on the constant condition"),
+        },
+        module_prefix="model.diffusion_model",
+    ),
+    Stage(
+        "ddim_schedule",
+        "DDIMSampler.make_schedule for a number of steps: timesteps (ascending) and a_t, a_prev, sigma_t",
+        (TensorSpec("steps", "int", "int"),),
+        (TensorSpec("timesteps", "[S]", "int64"), TensorSpec("alphas", "[S]"), TensorSpec("alphas_prev", "[S]"),
+         TensorSpec("sigmas", "[S]")),
+        {
+            "ddim.timesteps": _t(EXACT, 0, "integers"),
+            "ddim.schedule": _t(EXACT, 0, "a_t, a_prev, sigma_t with the original's dtypes, as float32"),
+        },
+    ),
+    Stage(
+        "ddim_step",
+        "DDIMSampler.p_sample_ddim: both UNet branches (the unconditional one on the constant "
+        "condition), classifier-free guidance, the DDIM update with the given noise (eta 1)",
+        (TensorSpec("x", "[1, 16, T/8, 32]"), TensorSpec("cond", "[1, 16, T/8, 32]", doc="unscaled"),
+         TensorSpec("index", "int", "int", "position in the schedule, counting down"),
+         TensorSpec("steps", "int", "int"), TensorSpec("guidance", "float", "float64"),
+         TensorSpec("noise", "[1, 16, T/8, 32]", doc="raw randn, before * sigma_t")),
+        (TensorSpec("x_prev", "[1, 16, T/8, 32]"), TensorSpec("pred_x0", "[1, 16, T/8, 32]"),
+         TensorSpec("model_cond", "[1, 16, T/8, 32]"), TensorSpec("model_uncond", "[1, 16, T/8, 32]")),
+        {
+            "ddim.step*.model_cond": _t(MODULE_ATOL, 0, "UNet forward (may be batched with the other branch)"),
+            "ddim.step*.model_uncond": _t(MODULE_ATOL, 0, "UNet forward (may be batched with the other branch)"),
+            "ddim.step*.pred_x0": _t(DDIM_ATOL, 0, "guidance 3.5 amplifies module error"),
+            "ddim.step*.x_prev": _t(DDIM_ATOL, 0, "guidance 3.5 amplifies module error"),
+        },
+        module_prefix="model.diffusion_model",
+        optional_outputs=("model_cond", "model_uncond"),
+    ),
+    Stage(
+        "vae_decode",
+        "decode_first_stage: the first-stage VAE decoder on latent / scale_factor",
+        (TensorSpec("z", "[1, 16, T/8, 32]", doc="scaled latent, as the sampler returns it"),),
+        (TensorSpec("mel", "[1, 1, T, 256]"),),
+        {"mel.decoded": _t(MODULE_ATOL, 0, "one VAE decoder forward in fp32")},
+        module_prefix="first_stage_model",
+    ),
+    Stage(
+        "mel_replace",
+        "mel_replace_ops: the decoded mel's bins below the low-pass mel's cutoff taken from the low-pass mel",
+        (TensorSpec("mel", "[1, 1, T, 256]"), TensorSpec("lowpass_mel", "[1, 1, T, 256]")),
+        (TensorSpec("mel", "[1, 1, T, 256]"),),
+        {"mel.replaced": _t(EXACT, 0, "a copy of columns")},
+    ),
+    Stage(
+        "vocoder",
+        "HiFi-GAN (48 kHz configuration): mel -> waveform of 480 * T + 16 samples",
+        (TensorSpec("mel", "[1, 1, T, 256]"),),
+        (TensorSpec("waveform", "[480*T+16]"),),
+        {"vocoder.waveform": _t(MODULE_ATOL, 0, "one HiFi-GAN forward in fp32")},
+        module_prefix="first_stage_model.vocoder",
+    ),
+    Stage(
+        "postprocess",
+        "LatentDiffusion.postprocessing: librosa STFT of the vocoder output, bins below the input's "
+        "cutoff replaced by the low-passed input's (energy ratio clamped to [0.8, 1.2])",
+        (TensorSpec("waveform", "[M]"), TensorSpec("lowpass_waveform", "[N]")),
+        (TensorSpec("waveform", "[M]"), TensorSpec("cutoff_index", "int", "int"),
+         TensorSpec("energy_ratio", "float", "float64", "unclamped")),
+        {
+            "post.cutoff_index": _t(EXACT, 0, "an integer"),
+            "post.energy_ratio": _t(0, 1e-6, "float32 sums of librosa-STFT magnitudes"),
+            "post.waveform": _t(MODULE_ATOL, 0, "librosa STFT/ISTFT arithmetic (~1e-6)"),
+        },
+        optional_outputs=("cutoff_index", "energy_ratio"),
+    ),
+    Stage(
+        "output_level",
+        "generate_batch's output level: 0.5 * x / max|x|, then minus its mean (over the full length)",
+        (TensorSpec("waveform", "[M]"),),
+        (TensorSpec("waveform", "[M]"),),
+        {"final.waveform": _t(MODULE_ATOL, 0, "peak and mean of the post-processed waveform")},
+    ),
+    Stage(
+        "enhance",
+        "super_resolution end to end from the audio at its own rate (channel 0, faithful level), seeded; "
+        "where the original raises, a finite output of the input's length is required instead",
+        (TensorSpec("waveform", "[N] or [C, N]"), TensorSpec("rate", "int", "int"), TensorSpec("seed", "int", "int"),
+         TensorSpec("steps", "int", "int"), TensorSpec("guidance", "float", "float64")),
+        (TensorSpec("waveform", "[round(N * 48000 / rate)]"),),
+        {
+            "end2end.waveform": _t(END2END_ATOL, 0, "the whole chain from the audio file, faithful level, seed 42"),
+            "end2end.behaviour": _t(EXACT, 0, "the original raises; a subject must return finite audio instead"),
+        },
+    ),
+)
+
+STAGE_NAMES = tuple(s.name for s in STAGES)
+STATE_DICT = "state_dict"  # the layout check, reported as a stage before all others
+
+
+def stage(name: str) -> Stage:
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise KeyError(f"unknown stage {name!r}; the schema has {', '.join(STAGE_NAMES)}")
+
+
+def _pattern(name: str) -> str:
+    """``ddim.step1.x_prev`` -> ``ddim.step*.x_prev``; ``unet.out.t501`` -> ``unet.out.t*``."""
+    name = re.sub(r"step\d+", "step*", name)
+    return re.sub(r"\.t\d+$", ".t*", name)
+
+
+def stage_of(fixture: str) -> Stage:
+    """The stage a fixture tensor (comparison row) belongs to."""
+    pat = _pattern(fixture)
+    lowpass = fixture.startswith("lowpass.") and fixture.split(".", 1)[1] in FILTER_TYPES
+    for s in STAGES:
+        if fixture in s.fixtures or pat in s.fixtures or (lowpass and "lowpass.*" in s.fixtures):
+            return s
+    raise KeyError(f"fixture tensor {fixture!r} belongs to no stage of schema {SCHEMA_VERSION}")
+
+
+def tolerance(fixture: str) -> Tolerance:
+    s = stage_of(fixture)
+    if fixture in s.fixtures:
+        return s.fixtures[fixture]
+    pat = _pattern(fixture)
+    if pat in s.fixtures:
+        return s.fixtures[pat]
+    return s.fixtures["lowpass.*"]
+
+
+def rank(fixture: str) -> tuple[int, int, int]:
+    """Sort key of a comparison row: stage order, then DDIM step / timestep, then row order in the stage."""
+    s = stage_of(fixture)
+    names = list(s.fixtures)
+    pat = _pattern(fixture)
+    key = fixture if fixture in names else (pat if pat in names else "lowpass.*")
+    step = re.search(r"step(\d+)", fixture)
+    t = re.search(r"\.t(\d+)$", fixture)
+    sub = int(step.group(1)) if step else (int(t.group(1)) if t else 0)
+    return (STAGE_NAMES.index(s.name), sub, names.index(key))
+
+
+__all__ = [
+    "COND_KEY", "FILTER_TYPES", "IGNORED_KEYS", "IGNORED_PREFIXES", "SCHEDULE_BUFFERS", "SCHEMA_VERSION",
+    "STAGES", "STAGE_NAMES", "STATE_DICT", "Stage", "TINY_OVERRIDES", "TensorSpec", "Tolerance",
+    "UNCONDITIONAL_CONSTANT", "rank", "stage", "stage_of", "tolerance",
+]

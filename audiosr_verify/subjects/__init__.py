@@ -1,0 +1,1 @@
+"""Built-in subjects (implementations under test) and the loader for users' subjects."""
