@@ -35,7 +35,7 @@ SCHEMA_VERSION = "1"
 SAMPLE_RATE = 48000
 HOP = 480  # mel hop at 48 kHz: T frames <-> 480 * T samples
 N_MELS = 256
-N_STFT_BINS = 1025  # the original's STFT magnitude has n_fft // 2 + 1 bins
+N_STFT_BINS = 1024  # wav_feature_extraction drops the last of the 1025 STFT bins (pad_spec)
 FILTER_TYPES = ("butter", "cheby1", "ellip", "bessel")  # np.random.choice order of the original
 COND_KEY = "concat_lowpass_cond"  # the original's conditioning key
 UNCONDITIONAL_CONSTANT = -11.4981  # VAEFeatureExtract's unconditional condition (times scale_factor in the wrapper)
@@ -77,8 +77,21 @@ TINY_OVERRIDES = {
 # --------------------------------------------------------------------------- tolerances
 
 MODULE_ATOL = 1e-5  # one network forward in fp32 (reassociation across kernels and thread counts)
+# Measured (AMD EPYC, 1 and 2 threads, against the Intel-made fixtures): float noise of the condition
+# encoder up to 5.8e-6, of the UNet up to 9.8e-6 (the unconditional branch, whose constant input makes
+# the largest activations). The subtlest real faults: GroupNorm eps 1e-5 for 1e-6 in the condition VAE
+# moves the posterior mean by 2.5e-5; eps 1e-6 for 1e-5 in the UNet moves its output by 4.5e-5. Each
+# bound sits near the geometric mean, about 2x from both sides.
+COND_ATOL = 1.2e-5
+UNET_ATOL = 2e-5
 DDIM_ATOL = 1e-4  # guidance 3.5 amplifies module error over the steps
 END2END_ATOL = 1e-4  # the whole chain from the audio file
+# In the chained view every stage is fed the subject's own upstream outputs, so errors accumulate:
+# a float tensor there is held to max(its own tolerance, CHAINED_ATOL), the end-to-end bound.
+CHAINED_ATOL = END2END_ATOL
+# Stages that sit on the chain from the audio file to the output (the others are checked alone).
+CHAIN_STAGES = ("resample", "normalize", "features", "cutoff", "lowpass", "condition_encode", "ddim_step",
+                "vae_decode", "mel_replace", "vocoder", "postprocess", "output_level")
 
 
 @dataclass(frozen=True)
@@ -134,34 +147,38 @@ EXACT = 0.0
 STAGES: tuple[Stage, ...] = (
     Stage(
         "resample",
-        "any rate -> 48 kHz: torchaudio.functional.resample (windowed sinc), channel 0 as the original reads it",
-        (TensorSpec("waveform", "[N]"), TensorSpec("rate", "int", "int")),
-        (TensorSpec("waveform", "[M]", doc="M = ceil(N * 48000 / rate)"),),
-        {"resample.waveform": _t(EXACT, 0, "same windowed-sinc kernel and conv1d as torchaudio")},
+        "any rate -> 48 kHz: torchaudio.functional.resample (windowed sinc) of every channel at once, as the "
+        "original reads a file (it keeps channel 0 afterwards; a batch of one channel can round differently)",
+        (TensorSpec("waveform", "[C, N]"), TensorSpec("rate", "int", "int")),
+        (TensorSpec("waveform", "[C, M]", doc="M = ceil(N * 48000 / rate)"),),
+        {"resample.waveform": _t(1e-6, 0, "float rounding only (another convolution order: a few ulps of full "
+                                          "scale); a different kernel, window or width moves samples by 1e-3 and more")},
     ),
     Stage(
         "normalize",
         "audiosr.utils.normalize_wav: 0.5 * (x - mean) / (max|x - mean| + 1e-8)",
         (TensorSpec("waveform", "[N]"),),
         (TensorSpec("waveform", "[N]"),),
-        {"normalize.waveform": _t(EXACT, 0, "same float32 arithmetic (numpy 1.x rounding reproduced)")},
+        {"normalize.waveform": _t(1e-7, 2.5e-7, "float rounding only (~2 ulps; numpy 2's pairwise mean differs "
+                                              "from numpy 1's by 5e-10); eps 1e-6 for 1e-8 moves the peak by 6e-7")},
     ),
     Stage(
         "features",
         "wav_feature_extraction: log-mel and STFT magnitude of a padded waveform (T = N / 480 frames)",
         (TensorSpec("waveform", "[480*T]"),),
-        (TensorSpec("log_mel", "[T, 256]"), TensorSpec("stft", "[T, 1025]")),
+        (TensorSpec("log_mel", "[T, 256]"), TensorSpec("stft", "[T, 1024]")),
         {
-            "features.log_mel": _t(EXACT, 0, "same torch STFT, Slaney mel matrix and log"),
-            "features.stft_bin_sum": _t(EXACT, 0, "same torch STFT"),
-            "features.stft_frames": _t(EXACT, 0, "same torch STFT"),
-            "lowpass.log_mel": _t(EXACT, 0, "the same features of the low-passed copy (the condition's input)"),
+            "features.log_mel": _t(1e-4, 0, "float rounding of another FFT (log domain); a window, padding or "
+                                   "mel-scale change moves it by 1e-2 and more"),
+            "features.stft_bin_sum": _t(0, 1e-5, "sums of ~500 magnitudes: float rounding only"),
+            "features.stft_frames": _t(1e-5, 1e-5, "float rounding of another FFT"),
+            "lowpass.log_mel": _t(1e-4, 0, "the same features of the low-passed copy (the condition's input)"),
         },
     ),
     Stage(
         "cutoff",
         "_locate_cutoff_freq(stft, 0.985): the STFT bin below which 98.5 % of the energy lies",
-        (TensorSpec("stft", "[T, 1025]"),),
+        (TensorSpec("stft", "[T, 1024]"),),
         (TensorSpec("bin", "int", "int"),),
         {"features.cutoff_bin": _t(EXACT, 0, "an integer")},
     ),
@@ -171,7 +188,8 @@ STAGES: tuple[Stage, ...] = (
         (TensorSpec("waveform", "[N]"), TensorSpec("cutoff_hz", "float", "float64"),
          TensorSpec("filter_type", "str", "str")),
         (TensorSpec("waveform", "[N]"),),
-        {"lowpass.*": _t(EXACT, 0, "same scipy filter design and sosfiltfilt")},
+        {"lowpass.*": _t(1e-6, 0, "float rounding of the filter (sosfiltfilt, second-order sections); another "
+                                  "order, type or cutoff moves it by 1e-3 and more")},
     ),
     Stage(
         "randomness",
@@ -190,9 +208,10 @@ STAGES: tuple[Stage, ...] = (
         (TensorSpec("log_mel", "[T, 256]"),),
         (TensorSpec("mean", "[1, 16, T/8, 32]"), TensorSpec("std", "[1, 16, T/8, 32]")),
         {
-            "cond.posterior_mean": _t(MODULE_ATOL, 0, "one VAE encoder forward in fp32"),
-            "cond.posterior_std": _t(MODULE_ATOL, 0, "one VAE encoder forward in fp32"),
-            "cond.latent": _t(MODULE_ATOL, 0, "mean + std * the original's draw #2 (computed by the harness)"),
+            "cond.posterior_mean": _t(COND_ATOL, 0, "one VAE encoder forward in fp32: noise <= 5.8e-6, "
+                                      "GroupNorm eps fault 2.5e-5"),
+            "cond.posterior_std": _t(COND_ATOL, 0, "one VAE encoder forward in fp32"),
+            "cond.latent": _t(COND_ATOL, 0, "mean + std * the original's draw #2 (computed by the harness)"),
         },
         module_prefix="cond_stage_models.0.vae",
     ),
@@ -203,8 +222,8 @@ STAGES: tuple[Stage, ...] = (
         (TensorSpec("x", "[B, 16, T/8, 32]"), TensorSpec("t", "[B]", "int64"), TensorSpec("cond", "[B, 16, T/8, 32]")),
         (TensorSpec("v", "[B, 16, T/8, 32]"),),
         {
-            "unet.out.t*": _t(MODULE_ATOL, 0, "one UNet forward in fp32"),
-            "unet.out_uncond.t*": _t(MODULE_ATOL, 0, "one UNet forward in fp32 on the constant condition"),
+            "unet.out.t*": _t(UNET_ATOL, 0, "one UNet forward in fp32: noise <= 9.8e-6, GroupNorm eps fault 4.5e-5"),
+            "unet.out_uncond.t*": _t(UNET_ATOL, 0, "one UNet forward in fp32 on the constant condition"),
         },
         module_prefix="model.diffusion_model",
     ),
@@ -216,7 +235,7 @@ STAGES: tuple[Stage, ...] = (
          TensorSpec("sigmas", "[S]")),
         {
             "ddim.timesteps": _t(EXACT, 0, "integers"),
-            "ddim.schedule": _t(EXACT, 0, "a_t, a_prev, sigma_t with the original's dtypes, as float32"),
+            "ddim.schedule": _t(0, 1e-6, "a_t, a_prev, sigma_t as the step uses them (float32): rounding only"),
         },
     ),
     Stage(
@@ -230,8 +249,8 @@ STAGES: tuple[Stage, ...] = (
         (TensorSpec("x_prev", "[1, 16, T/8, 32]"), TensorSpec("pred_x0", "[1, 16, T/8, 32]"),
          TensorSpec("model_cond", "[1, 16, T/8, 32]"), TensorSpec("model_uncond", "[1, 16, T/8, 32]")),
         {
-            "ddim.step*.model_cond": _t(MODULE_ATOL, 0, "UNet forward (may be batched with the other branch)"),
-            "ddim.step*.model_uncond": _t(MODULE_ATOL, 0, "UNet forward (may be batched with the other branch)"),
+            "ddim.step*.model_cond": _t(UNET_ATOL, 0, "UNet forward (may be batched with the other branch)"),
+            "ddim.step*.model_uncond": _t(UNET_ATOL, 0, "UNet forward (may be batched with the other branch)"),
             "ddim.step*.pred_x0": _t(DDIM_ATOL, 0, "guidance 3.5 amplifies module error"),
             "ddim.step*.x_prev": _t(DDIM_ATOL, 0, "guidance 3.5 amplifies module error"),
         },
@@ -315,6 +334,8 @@ def _pattern(name: str) -> str:
 
 def stage_of(fixture: str) -> Stage:
     """The stage a fixture tensor (comparison row) belongs to."""
+    if fixture.endswith(".call") and fixture[: -len(".call")] in STAGE_NAMES:
+        return stage(fixture[: -len(".call")])  # the row of a stage call that raised
     pat = _pattern(fixture)
     lowpass = fixture.startswith("lowpass.") and fixture.split(".", 1)[1] in FILTER_TYPES
     for s in STAGES:
@@ -323,7 +344,15 @@ def stage_of(fixture: str) -> Stage:
     raise KeyError(f"fixture tensor {fixture!r} belongs to no stage of schema {SCHEMA_VERSION}")
 
 
-def tolerance(fixture: str) -> Tolerance:
+def tolerance(fixture: str, view: str = "teacher") -> Tolerance:
+    """The tolerance of a fixture tensor; in the chained view at least `CHAINED_ATOL` (errors accumulate)."""
+    t = _stage_tolerance(fixture)
+    if view == "chained" and t.atol < CHAINED_ATOL:
+        return Tolerance(CHAINED_ATOL, t.rtol, f"{t.why}; chained: upstream errors accumulate (end-to-end bound)")
+    return t
+
+
+def _stage_tolerance(fixture: str) -> Tolerance:
     s = stage_of(fixture)
     if fixture in s.fixtures:
         return s.fixtures[fixture]
@@ -342,11 +371,11 @@ def rank(fixture: str) -> tuple[int, int, int]:
     step = re.search(r"step(\d+)", fixture)
     t = re.search(r"\.t(\d+)$", fixture)
     sub = int(step.group(1)) if step else (int(t.group(1)) if t else 0)
-    return (STAGE_NAMES.index(s.name), sub, names.index(key))
+    return (STAGE_NAMES.index(s.name), sub, names.index(key) if key in names else -1)
 
 
 __all__ = [
-    "COND_KEY", "FILTER_TYPES", "IGNORED_KEYS", "IGNORED_PREFIXES", "SCHEDULE_BUFFERS", "SCHEMA_VERSION",
+    "CHAIN_STAGES", "CHAINED_ATOL", "COND_KEY", "FILTER_TYPES", "IGNORED_KEYS", "IGNORED_PREFIXES", "SCHEDULE_BUFFERS", "SCHEMA_VERSION",
     "STAGES", "STAGE_NAMES", "STATE_DICT", "Stage", "TINY_OVERRIDES", "TensorSpec", "Tolerance",
     "UNCONDITIONAL_CONSTANT", "rank", "stage", "stage_of", "tolerance",
 ]

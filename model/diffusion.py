@@ -175,6 +175,32 @@ def guided_denoiser(
     return denoise
 
 
+def ddim_step(
+    denoise: Denoiser,
+    x: torch.Tensor,
+    schedule: DDIMSchedule,
+    index: int,
+    vpred: VPrediction,
+    noise: torch.Tensor,
+) -> DDIMStep:
+    """One DDIM update (the original's ``p_sample_ddim``) at position ``index`` of the schedule.
+
+    ``noise`` is the raw standard-normal draw of this step; it is multiplied by
+    sigma_t here, as the original does with its ``noise_like`` draw.
+    """
+    b = x.shape[0]
+    timestep = int(schedule.timesteps[index])
+    t = torch.full((b,), timestep, dtype=torch.long, device=x.device)
+    v = denoise(x, t)
+    e_t = vpred.eps(x, t, v)
+    a_prev = torch.full((b, 1, 1, 1), float(schedule.alphas_prev[index]), device=x.device)
+    sigma_t = torch.full((b, 1, 1, 1), float(schedule.sigmas[index]), device=x.device)
+    pred_x0 = vpred.x0(x, t, v)
+    dir_xt = (1.0 - a_prev - sigma_t**2).sqrt() * e_t
+    x_prev = a_prev.sqrt() * pred_x0 + dir_xt + sigma_t * noise.to(x.device)
+    return DDIMStep(index=index, timestep=timestep, x=x_prev, pred_x0=pred_x0)
+
+
 def ddim_sample(
     denoise: Denoiser,
     x_T: torch.Tensor,
@@ -188,17 +214,7 @@ def ddim_sample(
     it with `torch.randn` on every step, the last one included.
     """
     x = x_T
-    b = x.shape[0]
-    total = len(schedule)
-    for i, step in enumerate(np.flip(schedule.timesteps)):
-        index = total - i - 1
-        t = torch.full((b,), int(step), dtype=torch.long, device=x.device)
-        v = denoise(x, t)
-        e_t = vpred.eps(x, t, v)
-        a_prev = torch.full((b, 1, 1, 1), float(schedule.alphas_prev[index]), device=x.device)
-        sigma_t = torch.full((b, 1, 1, 1), float(schedule.sigmas[index]), device=x.device)
-        pred_x0 = vpred.x0(x, t, v)
-        dir_xt = (1.0 - a_prev - sigma_t**2).sqrt() * e_t
-        noise = sigma_t * step_noise(tuple(x.shape)).to(x.device)
-        x = a_prev.sqrt() * pred_x0 + dir_xt + noise
-        yield DDIMStep(index=index, timestep=int(step), x=x, pred_x0=pred_x0)
+    for index in reversed(range(len(schedule))):
+        step = ddim_step(denoise, x, schedule, index, vpred, step_noise(tuple(x.shape)))
+        x = step.x
+        yield step

@@ -27,7 +27,7 @@ def _param(case):
 
 
 def test_case_index_is_present():
-    assert CASES, "golden/regression_inputs/cases.json is missing: python -m audiosr_verify.regression_inputs"
+    assert CASES, "golden/regression_inputs/cases.json is missing: python tools/regression_inputs.py"
     assert any(c.tier == "fast" for c in CASES)
 
 

@@ -4,8 +4,11 @@ Marked ``oracle`` (run with ``tox -e oracle`` or ``pytest -m oracle``): each
 example is written to a WAV file, the oracle runner's ``stages`` command runs
 the original on it (tiny preset, the shared random weights, level ``full``:
 DSP, every low-pass type, the generative chain, the UNet at fixed timesteps
-and the random draws), and `functional.compare_input` checks every stage and
-our end-to-end output with the same tolerances as the fixture suite.
+and the random draws), and `stages.check_input` checks every stage of our
+reference subject (teacher-forced and chained) and its end-to-end output with
+the same tolerances as the fixture suite. `check original` is the harness's
+self-test: the original, called stage by stage in its venv, against the
+fixtures it made.
 Skipped, with the reason, when the oracle venv is absent.
 
 The tests at the bottom need no oracle: they check the `compare` verb's
@@ -52,7 +55,7 @@ def oracle_env(tmp_path_factory):
     return py, work, weights
 
 
-def run_original(oracle_env, path, name: str) -> F.FixtureInput:
+def run_original(oracle_env, path, name: str):
     """The original's stages for one audio file, as a fixture input."""
     from safetensors.torch import load_file
 
@@ -73,7 +76,9 @@ def run_original(oracle_env, path, name: str) -> F.FixtureInput:
         meta["end2end"] = {"filter_type": meta["filter_type_for_seed"], "error": chain["error"]}
     else:
         meta["end2end"] = {"filter_type": meta["filter_type_for_seed"]}
-    return F.FixtureInput(name, load_file(str(out_dir / f"{name}.safetensors")), meta, path)
+    from audiosr_verify.oracle.fixtures import FixtureInput
+
+    return FixtureInput(name, load_file(str(out_dir / f"{name}.safetensors")), meta, path)
 
 
 def _explain(result: F.FunctionalResult) -> str:
@@ -98,13 +103,31 @@ def test_fresh_input_matches_the_original_stage_by_stage(oracle_env, example, su
     name = f"live{next(_counter)}"
     path = S.write_audio(oracle_env[1] / f"{name}.wav", audio, rate, subtype)
     inp = run_original(oracle_env, path, name)
-    result = F.FunctionalResult(fixture_dir="live")
-    F.compare_input(F.tiny_network(), inp, result, F.Settings(), F.find_draws([inp]), end2end=True)
+    from audiosr_verify.oracle.fixtures import find_draws
+    from audiosr_verify.subjects.reference import ReferenceSubject
+
+    result = F.StageCheckResult(fixture_dir="live")
+    F.check_input(ReferenceSubject(net=F.tiny_network()), inp, result, F.Settings(), find_draws([inp]))
     assert result.comparisons
     assert result.ok, _explain(result)
     stages = {c.name for c in result.comparisons}
     assert {"normalize.waveform", "features.log_mel", "lowpass.ellip"} <= stages or "end2end.behaviour" in stages
     assert "end2end.waveform" in stages or "end2end.behaviour" in stages
+
+
+@pytest.mark.oracle
+def test_check_original_passes_against_the_fixtures_it_made():
+    """The harness's self-test: the original, stage by stage through the protocol, against its own fixtures."""
+    _oracle_python()
+    from audiosr_verify.checks.subject_check import run_check
+
+    result = run_check("original")
+    assert result.ok, result.summary_line()
+    statuses = {s["name"]: s["status"] for s in result.stage_statuses()}
+    assert set(statuses.values()) == {"pass"}, statuses
+    # deterministic stages are bit-exact: every exact-tolerance row is identical
+    exact = [c for c in result.stages.comparisons if c.exact and c.size > 1]
+    assert exact and all(c.identical for c in exact)
 
 
 @pytest.mark.oracle

@@ -1,8 +1,8 @@
 """model.unet: same state_dict layout as the original UNet, shapes, embedding.
 
 The manifests under golden/manifests/components were dumped from the ORIGINAL
-audiosr UNetModel by audiosr_verify/oracle/dump_unet_manifest.py; the numerical
-comparison with the original lives in audiosr_verify/oracle/check_unet.py.
+audiosr UNetModel by tools/oracle/dump_unet_manifest.py; the numerical
+comparison with the original lives in tools/oracle/check_unet.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """model.vae: key layout against the original, shapes, and the Gaussian posterior.
 
 The key manifests were dumped from the ORIGINAL AutoencoderKL by
-audiosr_verify/oracle/dump_component_manifests.py; numerical parity with the
-original is checked by audiosr_verify/oracle/check_components.py (oracle venv).
+tools/oracle/dump_component_manifests.py; numerical parity with the
+original is checked by tools/oracle/check_components.py (oracle venv).
 Full-size models are built on the meta device, so no memory is used.
 """
 

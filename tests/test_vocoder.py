@@ -1,8 +1,8 @@
 """model.vocoder: key layout against the original, output length, weight-norm folding.
 
 Key manifests come from the ORIGINAL hifigan/models.py Generator after
-remove_weight_norm() (audiosr_verify/oracle/dump_component_manifests.py);
-numerical parity is checked by audiosr_verify/oracle/check_components.py.
+remove_weight_norm() (tools/oracle/dump_component_manifests.py);
+numerical parity is checked by tools/oracle/check_components.py.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ Their exact command lines are `SPEECH_CMD`, `CHORD_CMD`, `CONCAT_CMD` and
 slightly different audio; that is why the files, not the script, are the
 reference. Regenerate with::
 
-    PYTHONPATH=. python -m audiosr_verify.regression_inputs --output-dir golden/regression_inputs
+    python tools/regression_inputs.py --output-dir golden/regression_inputs
 
 and then regenerate the goldens (``audiosr-verify golden update``).
 """
@@ -220,7 +220,7 @@ def generate(output_dir: Path) -> dict:
         cases = build(Path(tmp))
     index = {
         "schema_version": 1,
-        "generated_by": "PYTHONPATH=. python -m audiosr_verify.regression_inputs --output-dir golden/regression_inputs",
+        "generated_by": "python tools/regression_inputs.py --output-dir golden/regression_inputs",
         "tools": {"espeak-ng": _tool_version(["espeak-ng", "--version"]), "sox": _tool_version(["sox", "--version"])},
         "commands": {"speech": SPEECH_CMD, "chord": CHORD_CMD, "concat": CONCAT_CMD, "rain": RAIN_CMD},
         "cases": [],

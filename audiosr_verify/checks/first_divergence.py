@@ -132,7 +132,7 @@ def stage_inputs(stage: str, fixture_dir: str | Path | None = None) -> tuple[dic
 
     fdir = fixture_dir or F.DEFAULT_FIXTURES
     try:
-        _, items = F.load_fixture_set(fdir, F.DEFAULT_INPUTS, [FIXTURE_INPUT])
+        _, items = F.load_fixture_set(F._resolve(fdir), F._resolve(F.DEFAULT_INPUTS), [FIXTURE_INPUT])
     except (FileNotFoundError, KeyError) as exc:
         raise AudioSRError(f"no oracle fixtures to take the {stage} input from ({exc}); "
                            "run `audiosr-verify oracle export`") from None

@@ -1,33 +1,36 @@
-"""Functional parity: OUR model against what the ORIGINAL computed, stage by stage.
+"""Stage parity: a subject against what the ORIGINAL computed, stage by stage, in two views.
 
-`run_fixture_suite()` runs `model/` on every oracle fixture input
-(``golden/oracle/tiny``, schema in ``golden/oracle/README.md``) with the
-shared tiny random weights, and compares every stored stage with a stated
-tolerance (`TOLERANCES`). Each arrow of the data flow is fed the ORIGINAL's
-input for that arrow (teacher forcing: the UNet gets the stored x_T and
-condition latent, the decoder the stored DDIM sample, the vocoder the stored
-replaced mel), so a failing stage points at that stage, not at its inputs;
-the end-to-end run then checks the whole chain from the audio file.
+`check_stages(subject)` runs every stage the subject provides on every input
+of the oracle fixtures (``golden/oracle/tiny``: the original's outputs of every
+stage, schema in ``golden/oracle/README.md``) and compares each stored tensor
+with the tolerance the stage schema (`audiosr_verify.schema`) gives it.
 
-Randomness is injected: the DDIM trajectory uses the original's stored
-noise draws; where an input stores only their sha256 (every 5.12 s input
-shares them) the tensors of the input that stores them are used after the
-digests agree.
+* **teacher** view: each stage is fed the ORIGINAL's inputs for it (the UNet
+  gets the stored x_T and condition latent, the decoder the stored DDIM
+  sample, the vocoder the stored replaced mel...), so a failing stage points at
+  that stage, not at its inputs. Where the original's input is not stored
+  whole (a waveform kept only as a prefix), the stage gets the subject's own
+  upstream output and the row says so.
+* **chained** view: the subject's stages run one after the other from the
+  audio file, each fed the previous one's output, so errors accumulate: how
+  much does a difference matter further down? A stage the subject does not
+  provide is bridged with the original's stored tensor when that is whole,
+  otherwise the chain stops there (noted).
+
+Randomness is injected in both views: the original's stored draws (filter
+type, condition noise, x_T, per-step noise) are what the subject's stages get;
+the ``randomness`` stage checks separately whether the subject reproduces them.
 
 Inputs on which the original raises (digital silence, energy only below
-1 kHz: the low-pass design gets ``Wn = 1``) are recorded as behaviour rows:
-the original's exception, and whether our pipeline ran without crashing.
+1 kHz: the low-pass design gets ``Wn = 1``) are behaviour rows: the subject
+must return finite audio of the right length where the original crashed.
 
-Nothing prints; `functional_report` renders the result. The same comparison
-code serves the live oracle tests (`compare_input` on fresh runner output).
+Nothing prints; `report.stages` renders the result. `run_fixture_suite(net=...)`
+is the same check on our own network (the reference subject).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,239 +39,26 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from audiosr_verify import schema
 from audiosr_verify.compare.tensors import StageComparison, compare_tensors, compare_values
+from audiosr_verify.oracle import fixtures
+from audiosr_verify.oracle.fixtures import Draws, FixtureInput, find_draws, load_fixture_set
+from audiosr_verify.util.hashing import sha256_array
 
 DEFAULT_FIXTURES = "oracle/tiny"  # relative paths are taken inside the harness data (util.paths.data_dir)
 DEFAULT_INPUTS = "inputs"
-FILTER_TYPES = ("butter", "cheby1", "ellip", "bessel")
-
-MODULE_ATOL = 1e-5
-DDIM_ATOL = 1e-4
-END2END_ATOL = 1e-4
-
-# stage -> (atol, rtol, why). Patterns: "lowpass.*", "unet.out.t*", "ddim.step*.x".
-TOLERANCES: dict[str, tuple[float, float, str]] = {
-    "weights.digest": (0, 0, "the shared tiny weights regenerate bit for bit"),
-    "resample.waveform": (0, 0, "same windowed-sinc kernel and conv1d as torchaudio"),
-    "normalize.waveform": (0, 0, "same float32 arithmetic (numpy 1.x rounding reproduced)"),
-    "features.log_mel": (0, 0, "same torch STFT, Slaney mel matrix and log"),
-    "features.stft_bin_sum": (0, 0, "same torch STFT"),
-    "features.stft_frames": (0, 0, "same torch STFT"),
-    "features.cutoff_bin": (0, 0, "integer"),
-    "random.filter_type": (0, 0, "np.random.choice after seeding"),
-    "lowpass.*": (0, 0, "same scipy filter design and sosfiltfilt"),
-    "lowpass.log_mel": (0, 0, "same features of the same low-pass signal"),
-    "random.draws": (0, 0, "torch CPU generator, same order (sha256 of the raw draws)"),
-    "cond.posterior_mean": (MODULE_ATOL, 0, "one VAE encoder forward in fp32"),
-    "cond.posterior_std": (MODULE_ATOL, 0, "one VAE encoder forward in fp32"),
-    "cond.latent": (MODULE_ATOL, 0, "mean + std * injected noise"),
-    "unet.input": (MODULE_ATOL, 0, "concat of x_T and the scaled condition"),
-    "unet.input_uncond": (MODULE_ATOL, 0, "concat of x_T and the scaled unconditional constant"),
-    "unet.out.t*": (MODULE_ATOL, 0, "one UNet forward in fp32"),
-    "unet.out_uncond.t*": (MODULE_ATOL, 0, "one UNet forward in fp32"),
-    "ddim.timesteps": (0, 0, "integers"),
-    "ddim.schedule": (0, 0, "a_t, a_prev, sigma_t with the original's dtypes"),
-    "ddim.step*.model_cond": (MODULE_ATOL, 0, "UNet forward (batched with the unconditional branch here)"),
-    "ddim.step*.model_uncond": (MODULE_ATOL, 0, "UNet forward (batched with the conditional branch here)"),
-    "ddim.step*.pred_x0": (DDIM_ATOL, 0, "guidance 3.5 amplifies module error; free-running over the steps"),
-    "ddim.step*.x_prev": (DDIM_ATOL, 0, "guidance 3.5 amplifies module error; free-running over the steps"),
-    "mel.decoded": (MODULE_ATOL, 0, "one VAE decoder forward in fp32"),
-    "mel.replace_cutoff_bin": (0, 0, "integer"),
-    "mel.replaced": (0, 0, "a copy of columns"),
-    "vocoder.waveform": (MODULE_ATOL, 0, "one HiFi-GAN forward in fp32"),
-    "post.cutoff_index": (0, 0, "integer"),
-    "post.energy_ratio": (0, 1e-6, "float32 sums of librosa-STFT magnitudes"),
-    "post.waveform": (MODULE_ATOL, 0, "librosa STFT/ISTFT re-implemented in numpy (~1e-6) on our vocoder output"),
-    "final.waveform": (MODULE_ATOL, 0, "peak and mean of the post-processed waveform"),
-    "end2end.filter_type": (0, 0, "the seed picks the low-pass type"),
-    "end2end.waveform": (END2END_ATOL, 0, "whole chain from the audio file, faithful level, seed 42"),
-    "end2end.behaviour": (0, 0, "the original raises; ours must return finite audio of the input's length"),
-}
-
-# Pipeline order; `stage_rank` places names (and numbered DDIM steps) in it.
-STAGE_ORDER = (
-    "weights.digest",
-    "resample.waveform", "normalize.waveform",
-    "features.log_mel", "features.stft_bin_sum", "features.stft_frames", "features.cutoff_bin",
-    "random.filter_type", "lowpass.butter", "lowpass.cheby1", "lowpass.ellip", "lowpass.bessel", "lowpass.log_mel",
-    "random.draws",
-    "cond.posterior_mean", "cond.posterior_std", "cond.latent",
-    "unet.input", "unet.out.t*", "unet.input_uncond", "unet.out_uncond.t*",
-    "ddim.timesteps", "ddim.schedule",
-    "ddim.step*.model_cond", "ddim.step*.model_uncond", "ddim.step*.pred_x0", "ddim.step*.x_prev",
-    "mel.decoded", "mel.replace_cutoff_bin", "mel.replaced",
-    "vocoder.waveform",
-    "post.cutoff_index", "post.energy_ratio", "post.waveform", "final.waveform",
-    "end2end.filter_type", "end2end.waveform", "end2end.behaviour",
-)
+VIEWS = ("teacher", "chained")
+STATUSES = ("pass", "fail", "not_provided", "not_checked")
+FILTER_TYPES = schema.FILTER_TYPES
 
 
-def _pattern(stage: str) -> str:
-    """A stage name with its numbers replaced by ``*`` (``ddim.step1.x_prev`` -> ``ddim.step*.x_prev``)."""
-    s = re.sub(r"step\d+", "step*", stage)
-    return re.sub(r"\.t\d+$", ".t*", s)
+def tolerance_for(name: str, view: str = "teacher") -> tuple[float, float, str]:
+    t = schema.tolerance(name, view)
+    return t.atol, t.rtol, t.why
 
 
-def tolerance_for(stage: str) -> tuple[float, float, str]:
-    if stage in TOLERANCES:
-        return TOLERANCES[stage]
-    if stage.startswith("lowpass.") and stage.split(".", 1)[1] in FILTER_TYPES:
-        return TOLERANCES["lowpass.*"]
-    return TOLERANCES[_pattern(stage)]
-
-
-def stage_rank(stage: str) -> tuple[int, int, int]:
-    """Sort key: position in the pipeline; DDIM steps by step number, UNet calls by timestep."""
-    pat = "lowpass." + stage.split(".", 1)[1] if stage.startswith("lowpass.") else _pattern(stage)
-    try:
-        base = STAGE_ORDER.index(pat)
-    except ValueError:
-        base = len(STAGE_ORDER)
-    step = re.search(r"step(\d+)", stage)
-    t = re.search(r"\.t(\d+)$", stage)
-    if step:  # all stages of step 0 before those of step 1
-        first = STAGE_ORDER.index("ddim.step*.model_cond")
-        return (first, int(step.group(1)), base)
-    return (base, int(t.group(1)) if t else 0, 0)
-
-
-# --------------------------------------------------------------------------- result
-
-
-@dataclass
-class FunctionalResult:
-    comparisons: list[StageComparison] = field(default_factory=list)
-    inputs: list[str] = field(default_factory=list)
-    fixture_dir: str = ""
-    preset: str = "tiny"
-    settings: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-    errors: list[dict[str, str]] = field(default_factory=list)  # our code raised on a stage
-    available: bool = True
-    reason: str = ""
-
-    @property
-    def ok(self) -> bool | None:
-        """True when every stage passes; None when the suite could not run (no fixtures)."""
-        if not self.available:
-            return None
-        return not self.errors and all(c.passed for c in self.comparisons)
-
-    passed = ok
-
-    def failures(self) -> list[StageComparison]:
-        return [c for c in self.ordered() if not c.passed]
-
-    def ordered(self) -> list[StageComparison]:
-        order = {n: i for i, n in enumerate(self.inputs)}
-        return sorted(self.comparisons, key=lambda c: (stage_rank(c.name), order.get(c.input, len(order))))
-
-    def first_failure(self) -> StageComparison | None:
-        """The failing comparison earliest in pipeline order (then input order)."""
-        bad = self.failures()
-        return bad[0] if bad else None
-
-    def get(self, stage: str, input: str) -> StageComparison | None:
-        return next((c for c in self.comparisons if c.name == stage and c.input == input), None)
-
-    def summary_line(self) -> str:
-        if not self.available:
-            return self.reason
-        n = len(self.comparisons)
-        bad = self.failures()
-        exact = sum(1 for c in self.comparisons if c.identical)
-        head = (f"{n - len(bad)}/{n} stage comparisons pass on {len(self.inputs)} inputs "
-                f"({exact} bit-identical) in {self.seconds:.0f} s")
-        if self.errors:
-            head += f"; {len(self.errors)} stage(s) raised"
-        if bad:
-            first = bad[0]
-            head += f"; first failure: {first.name} on {first.input} (max |diff| {first.max_abs:.3g})"
-        return head
-
-    def stage_rows(self) -> list[dict[str, Any]]:
-        """One flat dict per comparison, in pipeline order (the report's table)."""
-        rows = []
-        for c in self.ordered():
-            rows.append({
-                "stage": c.name, "input": c.input,
-                "shape": "x".join(map(str, c.shape)) if c.ours_shape is None else
-                f"{'x'.join(map(str, c.ours_shape))} vs {'x'.join(map(str, c.shape))}",
-                "max_abs": c.max_abs, "mean_abs": c.mean_abs, "max_rel": c.max_rel, "cosine": c.cosine,
-                "min_passing_atol": c.min_passing_atol, "tolerance": c.tolerance_text(),
-                "passed": c.passed, "note": c.note,
-            })
-        for r in rows:
-            for k in ("max_abs", "mean_abs", "max_rel", "cosine", "min_passing_atol"):
-                if not np.isfinite(r[k]):
-                    r[k] = str(r[k])
-        return rows
-
-    def max_by_stage(self) -> list[dict[str, Any]]:
-        """Worst case per stage over all inputs."""
-        out: dict[str, dict[str, Any]] = {}
-        for c in self.ordered():
-            key = c.name
-            row = out.setdefault(key, {"stage": key, "inputs": 0, "max_abs": 0.0, "max_rel": 0.0,
-                                       "tolerance": c.tolerance_text(), "passed": True})
-            row["inputs"] += 1
-            row["max_abs"] = max(row["max_abs"], c.max_abs)
-            row["max_rel"] = max(row["max_rel"], c.max_rel)
-            row["passed"] = row["passed"] and c.passed
-        return list(out.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        first = self.first_failure()
-        return {
-            "available": self.available,
-            "ok": self.ok,
-            "summary": self.summary_line(),
-            "preset": self.preset,
-            "fixture_dir": self.fixture_dir,
-            "settings": self.settings,
-            "seconds": round(self.seconds, 2),
-            "inputs_checked": list(self.inputs),
-            "first_failure": None if first is None else {"stage": first.name, "input": first.input},
-            "stages": self.stage_rows(),
-            "errors": list(self.errors),
-            "tolerances": [{"stage": k, "atol": v[0], "rtol": v[1], "why": v[2]} for k, v in TOLERANCES.items()],
-        }
-
-
-class StopSuite(Exception):
-    """Raised internally to stop at the first failure (``stop_at_first_failure``)."""
-
-
-# --------------------------------------------------------------------------- the fixture side
-
-
-@dataclass
-class FixtureInput:
-    """The original's stored tensors and metadata for one input, and the audio file."""
-
-    name: str
-    tensors: dict[str, torch.Tensor]
-    meta: dict[str, Any]
-    audio_path: Path
-
-    def has(self, stage: str) -> bool:
-        return stage in self.tensors
-
-    def ref(self, stage: str) -> torch.Tensor:
-        from audiosr_verify.oracle import fixtures
-
-        return fixtures.expand(self.tensors[stage], self.meta["tensors"][stage])
-
-    def info(self, stage: str) -> dict[str, Any]:
-        return self.meta["tensors"][stage]
-
-    @property
-    def level(self) -> str:
-        return self.meta.get("level", "dsp")
-
-    @property
-    def chain(self) -> dict[str, Any]:
-        return self.meta.get("chain") or {}
+def stage_rank(name: str) -> tuple[int, int, int]:
+    return schema.rank(name)
 
 
 def _resolve(path: str | Path) -> Path:
@@ -281,25 +71,181 @@ def _resolve(path: str | Path) -> Path:
     return data_dir() / p
 
 
-def load_fixture_set(fixture_dir: str | Path, inputs_dir: str | Path,
-                     names: Iterable[str] | None = None) -> tuple[dict[str, Any], list[FixtureInput]]:
-    """(metadata.json, inputs in metadata order) of a fixture directory."""
-    from safetensors.torch import load_file
-
-    fdir, idir = _resolve(fixture_dir), _resolve(inputs_dir)
-    meta = json.loads((fdir / "metadata.json").read_text())
-    wanted = list(meta["inputs"]) if names is None else list(names)
-    unknown = [n for n in wanted if n not in meta["inputs"]]
-    if unknown:
-        raise KeyError(f"{fdir}: no fixture input(s) {unknown}; have {sorted(meta['inputs'])}")
-    out = []
-    for name in wanted:
-        m = meta["inputs"][name]
-        out.append(FixtureInput(name, load_file(str(fdir / f"{name}.safetensors")), m, idir / m["file"]))
-    return meta, out
+# --------------------------------------------------------------------------- result
 
 
-# --------------------------------------------------------------------------- our side
+@dataclass
+class StageStatus:
+    """One schema stage in one view: its verdict over every comparison row it owns."""
+
+    name: str
+    status: str  # pass | fail | not_provided | not_checked
+    max_abs: float | None = None
+    min_passing_atol: float | None = None
+    comparisons: int = 0
+    failed: int = 0
+    first_failure: str | None = None  # "fixture on input"
+
+    def to_dict(self) -> dict[str, Any]:
+        def j(x):
+            return None if x is None else (float(x) if np.isfinite(x) else str(x))
+
+        return {"name": self.name, "status": self.status, "max_abs": j(self.max_abs),
+                "min_passing_atol": j(self.min_passing_atol), "comparisons": self.comparisons,
+                "failed": self.failed, "first_failure": self.first_failure}
+
+
+@dataclass
+class StageCheckResult:
+    """Every comparison of one subject against the fixtures, and the verdict per stage."""
+
+    subject: str = "reference"
+    provided: list[str] = field(default_factory=list)
+    comparisons: list[StageComparison] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    fixture_dir: str = ""
+    preset: str = "tiny"
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    errors: list[dict[str, str]] = field(default_factory=list)  # the subject raised on a stage
+    notes: list[str] = field(default_factory=list)
+    available: bool = True
+    reason: str = ""
+    # input -> stage -> the arguments of the teacher view's last call (to rerun a stage under hooks)
+    calls: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool | None:
+        """True when every row of every provided stage passes in both views; None without fixtures."""
+        if not self.available:
+            return None
+        return not self.errors and all(c.passed for c in self.comparisons)
+
+    passed = ok
+
+    def view(self, view: str) -> list[StageComparison]:
+        return [c for c in self.ordered() if c.view == view]
+
+    def ordered(self) -> list[StageComparison]:
+        order = {n: i for i, n in enumerate(self.inputs)}
+        views = {v: i for i, v in enumerate(VIEWS)}
+        return sorted(self.comparisons, key=lambda c: (views.get(c.view, 9), stage_rank(c.name),
+                                                       order.get(c.input, len(order))))
+
+    def failures(self, view: str | None = None) -> list[StageComparison]:
+        return [c for c in self.ordered() if not c.passed and (view is None or c.view == view)]
+
+    def first_failure(self, view: str = "teacher") -> StageComparison | None:
+        """The failing row earliest in pipeline order (then input order) of ``view`` (else any view)."""
+        bad = self.failures(view) or self.failures()
+        return bad[0] if bad else None
+
+    def get(self, name: str, input: str, view: str = "teacher") -> StageComparison | None:
+        return next((c for c in self.comparisons if c.name == name and c.input == input and c.view == view), None)
+
+    def stages(self, view: str = "teacher") -> list[StageStatus]:
+        """Every schema stage, in pipeline order, with its status in ``view``."""
+        out = []
+        for st in schema.STAGES:
+            if view == "chained" and st.name not in schema.CHAIN_STAGES:
+                continue
+            if st.name not in self.provided:
+                out.append(StageStatus(st.name, "not_provided"))
+                continue
+            rows = [c for c in self.view(view) if c.stage == st.name]
+            if not rows:
+                out.append(StageStatus(st.name, "not_checked"))
+                continue
+            bad = [c for c in rows if not c.passed]
+            out.append(StageStatus(
+                st.name, "fail" if bad else "pass", max(c.max_abs for c in rows),
+                max(c.min_passing_atol for c in rows), len(rows), len(bad),
+                f"{bad[0].name} on {bad[0].input}" if bad else None))
+        return out
+
+    def summary_line(self) -> str:
+        if not self.available:
+            return self.reason
+        n = len(self.comparisons)
+        bad = self.failures()
+        exact = sum(1 for c in self.comparisons if c.identical)
+        teacher = self.stages("teacher")
+        passed = sum(s.status == "pass" for s in teacher)
+        checked = sum(s.status in ("pass", "fail") for s in teacher)
+        head = (f"{self.subject}: {passed}/{checked} stages pass; {n - len(bad)}/{n} comparisons on "
+                f"{len(self.inputs)} inputs ({exact} bit-identical) in {self.seconds:.0f} s")
+        if self.errors:
+            head += f"; {len(self.errors)} stage call(s) raised"
+        if bad:
+            first = self.first_failure()
+            head += f"; first failure: {first.name} on {first.input} ({first.view}, max |diff| {first.max_abs:.3g})"
+        return head
+
+    def stage_rows(self) -> list[dict[str, Any]]:
+        """One flat dict per comparison, in pipeline order (the report's table)."""
+        rows = []
+        for c in self.ordered():
+            rows.append({
+                "stage": c.name, "schema_stage": c.stage, "view": c.view, "input": c.input,
+                "shape": "x".join(map(str, c.shape)) if c.ours_shape is None else
+                f"{'x'.join(map(str, c.ours_shape))} vs {'x'.join(map(str, c.shape))}",
+                "max_abs": c.max_abs, "mean_abs": c.mean_abs, "max_rel": c.max_rel, "cosine": c.cosine,
+                "min_passing_atol": c.min_passing_atol, "tolerance": c.tolerance_text(),
+                "passed": c.passed, "note": c.note,
+            })
+        for r in rows:
+            for k in ("max_abs", "mean_abs", "max_rel", "cosine", "min_passing_atol"):
+                if not np.isfinite(r[k]):
+                    r[k] = str(r[k])
+        return rows
+
+    def max_by_stage(self, view: str = "teacher") -> list[dict[str, Any]]:
+        """Worst case per fixture tensor over all inputs."""
+        out: dict[str, dict[str, Any]] = {}
+        for c in self.view(view):
+            row = out.setdefault(c.name, {"stage": c.name, "inputs": 0, "max_abs": 0.0, "max_rel": 0.0,
+                                          "tolerance": c.tolerance_text(), "passed": True})
+            row["inputs"] += 1
+            row["max_abs"] = max(row["max_abs"], c.max_abs)
+            row["max_rel"] = max(row["max_rel"], c.max_rel)
+            row["passed"] = row["passed"] and c.passed
+        return list(out.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        first = self.first_failure()
+        return {
+            "available": self.available,
+            "ok": self.ok,
+            "subject": self.subject,
+            "schema_version": schema.SCHEMA_VERSION,
+            "summary": self.summary_line(),
+            "preset": self.preset,
+            "fixture_dir": self.fixture_dir,
+            "settings": self.settings,
+            "seconds": round(self.seconds, 2),
+            "inputs_checked": list(self.inputs),
+            "provided": sorted(self.provided, key=schema.STAGE_NAMES.index),
+            "stages": [s.to_dict() for s in self.stages("teacher")],
+            "chained": [s.to_dict() for s in self.stages("chained")],
+            "first_failure": None if first is None else {"stage": first.stage, "fixture": first.name,
+                                                         "input": first.input, "view": first.view},
+            "comparisons": self.stage_rows(),
+            "errors": list(self.errors),
+            "notes": list(self.notes),
+            "tolerances": [{"stage": s.name, "tensor": k, "atol": t.atol, "rtol": t.rtol, "why": t.why}
+                           for s in schema.STAGES for k, t in s.fixtures.items()],
+        }
+
+
+# Kept for callers of the first version (report sections, tests).
+FunctionalResult = StageCheckResult
+
+
+class StopSuite(Exception):
+    """Raised internally to stop at the first failure (``stop_at_first_failure``)."""
+
+
+# --------------------------------------------------------------------------- running one input
 
 
 @dataclass
@@ -307,21 +253,586 @@ class Settings:
     seed: int = 42
     steps: int = 2
     guidance: float = 3.5
-    level: str = "faithful"
-    mix: str = "first"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def tiny_network():
-    """Our tiny network with the oracle's shared weights (cached; never mutated by the suite)."""
-    return _tiny_network()
+def _t(x: Any) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    return torch.as_tensor(np.asarray(x))
 
 
-@functools.lru_cache(maxsize=1)
-def _tiny_network():
-    return shared_network("tiny")
+def _as_numpy(args: tuple) -> tuple:
+    """Subjects get numpy arrays (float32 stays float32, int64 stays int64) and Python scalars."""
+    return tuple(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def _outputs(stage: str, value: Any) -> dict[str, Any]:
+    """A stage's return value as {output name: value} (tuples map onto the schema's output order)."""
+    names = [t.name for t in schema.stage(stage).outputs]
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, (tuple, list)) and len(names) > 1:
+        return dict(zip(names, value))
+    return {names[0]: value}
+
+
+class _Run:
+    """Comparisons of one input in one view, collected in pipeline order."""
+
+    def __init__(self, subject, inp: FixtureInput, result: StageCheckResult, view: str, stop: bool):
+        self.subject, self.inp, self.result, self.view, self.stop = subject, inp, result, view, stop
+        self.provided = set(result.provided)
+        self.calls: dict[str, tuple] = {}  # stage -> the arguments of its last call (for first divergence)
+
+    def can(self, stage: str) -> bool:
+        return stage in self.provided
+
+    def call(self, stage: str, *args) -> dict[str, Any] | None:
+        """Call the subject's stage; an exception becomes a failed row and an error (None returned)."""
+        args = _as_numpy(args)
+        self.calls[stage] = args
+        try:
+            return _outputs(stage, getattr(self.subject, stage)(*args))
+        except StopSuite:
+            raise
+        except Exception as exc:  # a subject must not raise where the original did not
+            msg = f"{type(exc).__name__}: {exc}"
+            self.result.errors.append({"stage": stage, "input": self.inp.name, "view": self.view, "error": msg})
+            self.add(compare_values(f"{stage}.call", "raised", "ran", self.inp.name, f"raised {msg}"), stage)
+            return None
+
+    def add(self, c: StageComparison, stage: str | None = None) -> StageComparison:
+        c.view = self.view
+        c.stage = stage or schema.stage_of(c.name).name
+        self.result.comparisons.append(c)
+        if self.stop and not c.passed:
+            raise StopSuite
+        return c
+
+    def tensor(self, name: str, ours, note: str = "", ref: torch.Tensor | None = None) -> StageComparison:
+        """Compare ours with the stored reference of ``name`` (the stored prefix when trimmed)."""
+        atol, rtol, _ = tolerance_for(name, self.view)
+        ours = _t(ours)
+        if ref is None:
+            ref = self.inp.ref(name)
+            try:
+                ours = fixtures.comparable(ours, self.inp.info(name))
+            except ValueError as exc:  # the subject's full length differs from the original's: a failure
+                kept = ref.numel()
+                prefix = compare_tensors(name, ours.reshape(-1)[:kept], ref.reshape(-1), atol, rtol)
+                c = compare_tensors(name, ours, ref, atol, rtol, self.inp.name)
+                c.note = "; ".join(filter(None, [note, f"{exc}; over the stored first {kept} samples max |diff| "
+                                                       f"{prefix.max_abs:.3g}"]))
+                return self.add(c)
+        return self.add(compare_tensors(name, ours, ref, atol, rtol, self.inp.name, note))
+
+    def value(self, name: str, ours, ref, note: str = "") -> StageComparison:
+        return self.add(compare_values(name, ours, ref, self.inp.name, note))
+
+    def behaviour(self, stage: str, name: str, args: tuple, error: dict[str, str], length: int) -> dict | None:
+        """Where the original raised: raising the same exception type is parity, returning finite
+        output of the right length is what this project promises instead; anything else fails."""
+        args = _as_numpy(args)
+        self.calls[stage] = args
+        try:
+            out = _outputs(stage, getattr(self.subject, stage)(*args))
+        except StopSuite:
+            raise
+        except Exception as exc:
+            kind = getattr(exc, "type_name", type(exc).__name__)
+            same = kind == error["type"]
+            outcome = f"raises {error['type']} as the original" if same else f"raises {kind}"
+            self.value(name, outcome, outcome if same else f"raises {error['type']} or returns finite audio",
+                       f"the original raises {error['type']}: {error['message']}")
+            return None
+        w = _t(out[schema.stage(stage).outputs[0].name])
+        good = w.numel() == length and bool(torch.isfinite(w).all())
+        outcome = "finite output of the right length" if good else f"bad output ({w.numel()} samples, want {length})"
+        self.value(name, outcome, "finite output of the right length",
+                   f"the original raises {error['type']}: {error['message']}; the subject returns audio instead")
+        return out if good else None
+
+
+def _read_audio(inp: FixtureInput) -> tuple[np.ndarray, int]:
+    """The input as the original reads it: float32 [channels, samples] and its rate."""
+    from audiosr_model import audio
+
+    wave, rate = audio.read_audio(inp.audio_path)
+    return np.ascontiguousarray(wave, dtype=np.float32), int(rate)
+
+
+def _channel0(x: Any) -> torch.Tensor:
+    t = _t(x)
+    return t[0] if t.dim() == 2 else t
+
+
+def _pad(wave: Any, inp: FixtureInput) -> np.ndarray:
+    """``wave`` followed by zeros up to the original's padded length (pad_wav)."""
+    w = np.asarray(_t(wave).float().numpy(), dtype=np.float32).reshape(-1)
+    n = int(inp.meta["padded_length"])
+    out = np.zeros(n, dtype=np.float32)
+    out[: min(n, w.size)] = w[:n]
+    return out
+
+
+def _cutoff_hz(bin_: int) -> float:
+    """The original's lowpass_filtering_prepare_inference: bin / 1024 * 24000; below 1 kHz, 24 kHz."""
+    hz = int(bin_) / 1024 * 24000
+    return 24000.0 if hz < 1000 else hz
+
+
+def _draws_for(inp: FixtureInput, shared: Draws | None) -> list[torch.Tensor] | None:
+    """The original's draws #1..#5 for this input, verified against its recorded sha256."""
+    recorded = inp.chain.get("random_draws") or []
+    if shared is None or not recorded or len(shared.tensors) != len(recorded):
+        return None
+    if all(s is None or sha256_array(s) == d["sha256"] for s, d in zip(shared.tensors, recorded)):
+        return list(shared.tensors)
+    return None
+
+
+# --------------------------------------------------------------------------- teacher view
+
+
+def _teacher(run: _Run, settings: Settings, shared: Draws | None) -> None:
+    inp, meta = run.inp, run.inp.meta
+    wave, rate = _read_audio(inp)
+    ch0 = wave[0]
+    # resample
+    if run.can("resample") and inp.has("resample.waveform"):
+        out = run.call("resample", wave, rate)
+        if out is not None:
+            run.tensor("resample.waveform", _channel0(out["waveform"]), "channel 0 of the resampled channels")
+    # normalize: its input is the whole resampled channel 0
+    if run.can("normalize"):
+        if rate == 48000:
+            src, note = ch0, ""
+        elif inp.complete("resample.waveform"):
+            src, note = inp.ref("resample.waveform").numpy(), ""
+        else:
+            src = None
+        if src is not None:
+            out = run.call("normalize", src)
+            if out is not None:
+                run.tensor("normalize.waveform", out["waveform"], note)
+    padded = _pad(inp.ref("normalize.waveform"), inp) if inp.complete("normalize.waveform") else None
+    # features of the original's padded waveform
+    if run.can("features") and padded is not None:
+        out = run.call("features", padded)
+        if out is not None:
+            run.tensor("features.log_mel", out["log_mel"])
+            stft = _t(out["stft"]).float()
+            run.tensor("features.stft_bin_sum", stft.abs().sum(dim=0))
+            frames = inp.info("features.stft_frames").get("frame_index")
+            run.tensor("features.stft_frames", stft[frames])
+    # cutoff of the original's STFT: its per-bin sums are what the finder accumulates (one frame)
+    if run.can("cutoff"):
+        out = run.call("cutoff", inp.ref("features.stft_bin_sum")[None])
+        if out is not None:
+            run.value("features.cutoff_bin", int(out["bin"]), meta["cutoff_bin"],
+                      f"input: the original's per-bin STFT sums as one frame; cutoff {meta['cutoff_hz']:.0f} Hz")
+    # the four low-pass types on the original's padded waveform
+    if run.can("lowpass") and padded is not None:
+        errors = meta.get("errors", {})
+        for ftype in FILTER_TYPES:
+            name = f"lowpass.{ftype}"
+            if name in errors:
+                run.behaviour("lowpass", name, (padded, meta["cutoff_hz_used"], ftype), errors[name], padded.size)
+            elif inp.has(name):
+                out = run.call("lowpass", padded, meta["cutoff_hz_used"], ftype)
+                if out is not None:
+                    run.tensor(name, out["waveform"])
+    # randomness: does the subject reproduce the original's draws from the seed?
+    if run.can("randomness") and meta.get("filter_type_for_seed") is not None:
+        recorded = inp.chain.get("random_draws") or []
+        shape = recorded[0]["shape"] if recorded else [1, 16, int(meta["target_frame"]) // 8, 32]
+        out = run.call("randomness", settings.seed, tuple(shape), len(recorded))
+        if out is not None:
+            run.value("random.filter_type", str(out["filter_type"]), meta["filter_type_for_seed"])
+            if recorded:
+                ours = [sha256_array(_t(d).float()) for d in out["draws"]]
+                run.value("random.draws", ours, [d["sha256"] for d in recorded],
+                          f"{len(recorded)} torch.randn draws of {list(shape)}: sha256 of the subject's vs the original's")
+    if inp.level in ("chain", "full") and inp.has("cond.posterior_mean"):
+        _teacher_chain(run, settings, shared)
+    if run.can("enhance"):
+        _end_to_end(run, settings, wave, rate)
+
+
+def _cond_reference(inp: FixtureInput, draws: list | None) -> tuple[torch.Tensor | None, str]:
+    if inp.has("cond.latent"):
+        return inp.ref("cond.latent"), "stored"
+    if draws is None:
+        return None, ""
+    ref = inp.ref("cond.posterior_mean") + inp.ref("cond.posterior_std") * draws[1]
+    same = sha256_array(ref) == inp.chain.get("cond_latent", {}).get("sha256")
+    return ref, "rebuilt as mean + std * draw #2 (" + ("sha256 equals the original's)" if same else "sha256 DIFFERS)")
+
+
+def _teacher_chain(run: _Run, settings: Settings, shared: Draws | None) -> None:
+    inp, chain = run.inp, run.inp.chain
+    draws = _draws_for(inp, shared)
+    low_mel = inp.ref("lowpass.log_mel")
+    cond_ref, how = _cond_reference(inp, draws)
+    if run.can("condition_encode"):
+        out = run.call("condition_encode", low_mel)
+        if out is not None:
+            run.tensor("cond.posterior_mean", out["mean"])
+            run.tensor("cond.posterior_std", out["std"])
+            if draws is not None and cond_ref is not None:
+                latent = _t(out["mean"]).float() + _t(out["std"]).float() * draws[1]
+                run.tensor("cond.latent", latent, ref=cond_ref, note=f"reference {how}")
+    if draws is None or cond_ref is None:
+        run.result.notes.append(f"{inp.name}: the original's random draws are not available; DDIM stages skipped")
+        return
+    x_T = inp.ref("ddim.x_T") if inp.has("ddim.x_T") else draws[2]
+    # the UNet alone at fixed timesteps (the `full` input)
+    if run.can("unet"):
+        for name in sorted(k for k in inp.tensors if k.startswith(("unet.out.t", "unet.out_uncond.t"))):
+            t = int(name.rsplit(".t", 1)[1])
+            cond = cond_ref if name.startswith("unet.out.t") else torch.full_like(cond_ref, schema.UNCONDITIONAL_CONSTANT)
+            out = run.call("unet", x_T, torch.full((x_T.shape[0],), t, dtype=torch.long), cond)
+            if out is not None:
+                run.tensor(name, out["v"])
+    steps = settings.steps
+    if run.can("ddim_schedule"):
+        out = run.call("ddim_schedule", steps)
+        if out is not None:
+            _compare_schedule(run, out, chain)
+    if run.can("ddim_step"):
+        for i in range(steps):
+            if not inp.has(f"ddim.step{i}.x_prev"):
+                continue
+            x = x_T if i == 0 else inp.ref(f"ddim.step{i - 1}.x_prev")
+            out = run.call("ddim_step", x, cond_ref, steps - 1 - i, steps, settings.guidance, draws[3 + i])
+            if out is None:
+                continue
+            for key in ("model_cond", "model_uncond"):
+                if inp.has(f"ddim.step{i}.{key}") and out.get(key) is not None:
+                    run.tensor(f"ddim.step{i}.{key}", out[key])
+            run.tensor(f"ddim.step{i}.pred_x0", out["pred_x0"])
+            run.tensor(f"ddim.step{i}.x_prev", out["x_prev"])
+    last = steps - 1
+    if run.can("vae_decode") and inp.has(f"ddim.step{last}.x_prev"):
+        out = run.call("vae_decode", inp.ref(f"ddim.step{last}.x_prev"))
+        if out is not None:
+            run.tensor("mel.decoded", out["mel"])
+    decoded_ref = inp.ref("mel.decoded")
+    if inp.has("mel.replaced"):
+        replaced_ref, rnote = inp.ref("mel.replaced"), ""
+    else:
+        replaced_ref = decoded_ref.clone()
+        k = chain["mel_replace_cutoff_bin"]
+        replaced_ref[..., :k] = low_mel[None, None][..., :k]
+        rnote = "reference rebuilt by the README's rule"
+    if run.can("mel_replace"):
+        out = run.call("mel_replace", decoded_ref, low_mel[None, None])
+        if out is not None:
+            run.tensor("mel.replaced", out["mel"], rnote, ref=replaced_ref)
+    voc = None
+    if run.can("vocoder"):
+        out = run.call("vocoder", replaced_ref)
+        if out is not None:
+            voc = _t(out["waveform"]).float().reshape(-1)
+            run.tensor("vocoder.waveform", voc)
+    # post-processing needs the whole vocoder output and low-passed input, which are stored only as
+    # prefixes: it gets the subject's own vocoder output (of the original's mel) and low-pass (of the
+    # original's padded waveform, cutoff and filter type)
+    if run.can("postprocess") and voc is not None and run.can("lowpass") and inp.complete("normalize.waveform"):
+        if voc.shape[-1] != chain.get("vocoder_length", voc.shape[-1]):
+            return  # the vocoder's length check failed already; nothing downstream lines up
+        low = run.call("lowpass", _pad(inp.ref("normalize.waveform"), inp), inp.meta["cutoff_hz_used"],
+                       inp.meta["filter_type_for_seed"])
+        if low is None:
+            return
+        out = run.call("postprocess", voc, low["waveform"])
+        if out is None:
+            return
+        note = "input: the subject's vocoder output (of the original's mel) and its own low-pass"
+        if out.get("cutoff_index") is not None:
+            run.value("post.cutoff_index", int(out["cutoff_index"]), chain.get("post_cutoff_index"))
+        if out.get("energy_ratio") is not None:
+            atol, rtol, _ = tolerance_for("post.energy_ratio", run.view)
+            run.add(compare_tensors("post.energy_ratio", torch.tensor(float(out["energy_ratio"]), dtype=torch.float64),
+                                    torch.tensor(chain.get("post_energy_ratio_raw", float("nan")), dtype=torch.float64),
+                                    atol, rtol, inp.name, f"unclamped; clamped to {chain.get('post_energy_ratio')}"))
+        post = _t(out["waveform"]).float().reshape(-1)
+        same = sha256_array(post) == chain.get("post_full", {}).get("sha256")
+        run.tensor("post.waveform", post, "full length bit-identical" if same else note)
+        if run.can("output_level"):
+            final = run.call("output_level", post)
+            if final is not None:
+                f = _t(final["waveform"]).float().reshape(-1)
+                same = sha256_array(f) == chain.get("final", {}).get("sha256")
+                run.tensor("final.waveform", f, "full length bit-identical" if same else
+                           "input: the subject's post-processed waveform")
+
+
+def _compare_schedule(run: _Run, out: dict[str, Any], chain: dict[str, Any]) -> None:
+    timesteps = [int(t) for t in np.asarray(_t(out["timesteps"]).numpy()).reshape(-1)]
+    run.value("ddim.timesteps", timesteps, chain.get("ddim_timesteps"))
+    detail = chain.get("ddim_steps_detail") or []
+    keys = ("a_t", "a_prev", "sigma_t")
+    cols = [np.asarray(_t(out[k]).double().numpy()).reshape(-1) for k in ("alphas", "alphas_prev", "sigmas")]
+    ours = np.stack(cols, axis=1)[::-1] if cols[0].size else np.zeros((0, 3))  # sampling order, as recorded
+    ref = np.asarray([[float(d[k]) for k in keys] for d in detail], dtype=np.float64)
+    if ours.shape != ref.shape:
+        run.value("ddim.schedule", len(ours), len(ref), "number of DDIM steps")
+        return
+    rel = float(np.max(np.abs(ours - ref) / np.abs(ref))) if ref.size else 0.0
+    run.tensor("ddim.schedule", torch.tensor(ours.copy(), dtype=torch.float32),
+               ref=torch.tensor(ref, dtype=torch.float32),
+               note=f"a_t, a_prev, sigma_t per step as the step uses them (float32); float64 max rel diff {rel:.2g}")
+
+
+def _end_to_end(run: _Run, settings: Settings, wave: np.ndarray, rate: int) -> None:
+    inp = run.inp
+    e2e = inp.meta.get("end2end") or {}
+    if "error" not in e2e and not inp.has("final.waveform"):
+        return
+    args = (wave, rate, settings.seed, settings.steps, settings.guidance)
+    if "error" in e2e:
+        run.behaviour("enhance", "end2end.behaviour", args, e2e["error"], int(inp.meta["length_48k"]))
+        return
+    out = run.call("enhance", *args)
+    if out is None:
+        return
+    w = _t(out["waveform"]).float().reshape(-1)
+    run.tensor("end2end.waveform", w, ref=inp.ref("final.waveform"),
+               note=f"{settings.steps} DDIM steps, guidance {settings.guidance}, faithful level, channel 0")
+
+
+# --------------------------------------------------------------------------- chained view
+
+
+def _chained(run: _Run, settings: Settings, shared: Draws | None) -> None:
+    """The subject's own stages one after the other from the audio file; bridges use whole stored tensors."""
+    inp, meta = run.inp, run.inp.meta
+    wave, rate = _read_audio(inp)
+
+    def stop(why: str) -> None:
+        run.result.notes.append(f"{inp.name} (chained): stops at {why}")
+
+    # resample -> normalize
+    if rate != 48000:
+        if run.can("resample"):
+            out = run.call("resample", wave, rate)
+            if out is None:
+                return
+            res = _channel0(out["waveform"])
+            if inp.has("resample.waveform"):
+                run.tensor("resample.waveform", res)
+        elif inp.complete("resample.waveform"):
+            res = inp.ref("resample.waveform")
+        else:
+            return stop("resample (not provided; the original's output is stored only as a prefix)")
+    else:
+        res = wave[0]
+    if run.can("normalize"):
+        out = run.call("normalize", _t(res).float().numpy())
+        if out is None:
+            return
+        norm = out["waveform"]
+        run.tensor("normalize.waveform", norm)
+    elif inp.complete("normalize.waveform"):
+        norm = inp.ref("normalize.waveform")
+    else:
+        return stop("normalize (not provided; stored only as a prefix)")
+    padded = _pad(norm, inp)
+    # features -> cutoff -> low-pass -> features of the low-passed copy
+    stft = None
+    if run.can("features"):
+        out = run.call("features", padded)
+        if out is None:
+            return
+        stft = _t(out["stft"]).float()
+        run.tensor("features.log_mel", out["log_mel"])
+        run.tensor("features.stft_bin_sum", stft.abs().sum(dim=0))
+        run.tensor("features.stft_frames", stft[inp.info("features.stft_frames").get("frame_index")])
+    if run.can("cutoff"):
+        out = run.call("cutoff", stft if stft is not None else inp.ref("features.stft_bin_sum")[None])
+        if out is None:
+            return
+        bin_ = int(out["bin"])
+        run.value("features.cutoff_bin", bin_, meta["cutoff_bin"])
+    else:
+        bin_ = int(meta["cutoff_bin"])
+    seed_type = meta["filter_type_for_seed"]
+    if not run.can("lowpass"):
+        return stop("lowpass (not provided; stored only as a prefix)")
+    low = None
+    # the seed's filter type feeds the chain; the other stored types are checked on the same input
+    for ftype in [seed_type] + [f for f in FILTER_TYPES if f != seed_type]:
+        name = f"lowpass.{ftype}"
+        if ftype != seed_type and not inp.has(name) and name not in meta.get("errors", {}):
+            continue
+        args = (padded, _cutoff_hz(bin_), ftype)
+        if name in meta.get("errors", {}):
+            out = run.behaviour("lowpass", name, args, meta["errors"][name], padded.size)
+        else:
+            out = run.call("lowpass", *args)
+            if out is not None and inp.has(name):
+                run.tensor(name, out["waveform"])
+        if out is None:
+            if ftype == seed_type:
+                return stop(f"{name} (no output to go on with)")
+            continue
+        if ftype == seed_type:
+            low = out["waveform"]
+    if run.can("features") and inp.has("lowpass.log_mel"):
+        out = run.call("features", _t(low).float().numpy())
+        if out is None:
+            return
+        low_mel = _t(out["log_mel"]).float()
+        run.tensor("lowpass.log_mel", low_mel)
+    elif inp.has("lowpass.log_mel"):
+        low_mel = inp.ref("lowpass.log_mel")
+    if inp.level not in ("chain", "full") or not inp.has("cond.posterior_mean"):
+        return
+    draws = _draws_for(inp, shared)
+    if draws is None:
+        return stop("the condition (the original's random draws are not available)")
+    # condition -> DDIM -> decoder -> mel replacement -> vocoder -> post-processing -> level
+    if run.can("condition_encode"):
+        out = run.call("condition_encode", low_mel)
+        if out is None:
+            return
+        run.tensor("cond.posterior_mean", out["mean"])
+        run.tensor("cond.posterior_std", out["std"])
+        cond = _t(out["mean"]).float() + _t(out["std"]).float() * draws[1]
+        ref, how = _cond_reference(inp, draws)
+        run.tensor("cond.latent", cond, note=f"reference {how}", ref=ref)
+    else:
+        cond, _ = _cond_reference(inp, draws)
+    steps = settings.steps
+    x = draws[2]
+    if run.can("ddim_step"):
+        for i in range(steps):
+            out = run.call("ddim_step", x, cond, steps - 1 - i, steps, settings.guidance, draws[3 + i])
+            if out is None:
+                return
+            x = _t(out["x_prev"]).float()
+            if inp.has(f"ddim.step{i}.x_prev"):
+                run.tensor(f"ddim.step{i}.pred_x0", out["pred_x0"])
+                run.tensor(f"ddim.step{i}.x_prev", x)
+    elif inp.has(f"ddim.step{steps - 1}.x_prev"):
+        x = inp.ref(f"ddim.step{steps - 1}.x_prev")
+    else:
+        return stop("ddim_step (not provided)")
+    if run.can("vae_decode"):
+        out = run.call("vae_decode", x)
+        if out is None:
+            return
+        decoded = _t(out["mel"]).float()
+        run.tensor("mel.decoded", decoded)
+    else:
+        decoded = inp.ref("mel.decoded")
+    if run.can("mel_replace"):
+        out = run.call("mel_replace", decoded, low_mel[None, None])
+        if out is None:
+            return
+        replaced = _t(out["mel"]).float()
+        if inp.has("mel.replaced"):
+            run.tensor("mel.replaced", replaced)
+    elif inp.has("mel.replaced"):
+        replaced = inp.ref("mel.replaced")
+    else:
+        return stop("mel_replace (not provided)")
+    if run.can("vocoder"):
+        out = run.call("vocoder", replaced)
+        if out is None:
+            return
+        voc = _t(out["waveform"]).float().reshape(-1)
+        run.tensor("vocoder.waveform", voc)
+    else:
+        return stop("vocoder (not provided; stored only as a prefix)")
+    if voc.shape[-1] != inp.chain.get("vocoder_length", voc.shape[-1]):
+        return stop("post-processing (the vocoder's output length differs from the original's)")
+    if not run.can("postprocess"):
+        return stop("postprocess (not provided)")
+    out = run.call("postprocess", voc, low)
+    if out is None:
+        return
+    post = _t(out["waveform"]).float().reshape(-1)
+    run.tensor("post.waveform", post)
+    if run.can("output_level"):
+        out = run.call("output_level", post)
+        if out is not None:
+            run.tensor("final.waveform", out["waveform"])
+
+
+# --------------------------------------------------------------------------- the suite
+
+
+def check_stages(
+    subject,
+    fixture_dir: str | Path = DEFAULT_FIXTURES,
+    inputs_dir: str | Path = DEFAULT_INPUTS,
+    *,
+    inputs: Iterable[str] | None = None,
+    views: Iterable[str] = VIEWS,
+    stop_at_first_failure: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> StageCheckResult:
+    """Every stage ``subject`` provides against the original's stored stages (an activated subject).
+
+    ``views``: "teacher" and/or "chained". ``stop_at_first_failure``: stop at the
+    first failing row (in each input's pipeline order); the fault tests use it.
+    """
+    from audiosr_verify.subject import as_subject
+
+    subject = as_subject(subject)
+    start = time.monotonic()
+    fdir = _resolve(fixture_dir)
+    result = StageCheckResult(subject=subject.name, provided=sorted(subject.provided(), key=schema.STAGE_NAMES.index),
+                              fixture_dir=str(fixture_dir))
+    if not (fdir / "metadata.json").exists():
+        result.available, result.reason = False, f"no oracle fixtures at {fdir} (audiosr-verify oracle export)"
+        return result
+    meta, items = load_fixture_set(fdir, _resolve(inputs_dir), inputs)
+    settings = Settings(seed=int(meta.get("seed", 42)), steps=int(meta.get("ddim_steps", 2)),
+                        guidance=float(meta.get("guidance_scale", 3.5)))
+    result.preset = meta.get("preset", "tiny")
+    result.settings = settings.to_dict()
+    shared = find_draws(items)
+    if shared is None:  # a subset without the input that stores the draws
+        full = [n for n, level in meta.get("levels", {}).items() if level == "full"]
+        shared = find_draws(load_fixture_set(fdir, _resolve(inputs_dir), full[:1])[1]) if full else None
+    try:
+        for inp in items:
+            check_input(subject, inp, result, settings, shared, views, stop_at_first_failure, progress)
+    except StopSuite:
+        pass
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def check_input(subject, inp: FixtureInput, result: StageCheckResult, settings: Settings | None = None,
+                shared: Draws | None = None, views: Iterable[str] = VIEWS, stop_at_first_failure: bool = False,
+                progress: Callable[[str], None] | None = None) -> None:
+    """Every view of one input (the original's tensors in ``inp``) into ``result``; raises StopSuite when asked."""
+    settings = settings or Settings()
+    result.inputs.append(inp.name)
+    if not result.provided:
+        result.provided = sorted(subject.provided(), key=schema.STAGE_NAMES.index)
+    for view in [v for v in VIEWS if v in set(views)]:
+        if progress:
+            progress(f"{inp.name} ({inp.level}, {view})")
+        run = _Run(subject, inp, result, view, stop_at_first_failure)
+        if view == "teacher":
+            result.calls[inp.name] = run.calls  # filled as the stages run (also when stopped early)
+        (_teacher if view == "teacher" else _chained)(run, settings, shared)
+
+
+def last_call(result: StageCheckResult, stage: str, input: str) -> tuple | None:
+    """The arguments the teacher view gave ``stage`` on ``input`` (to rerun it under hooks)."""
+    return result.calls.get(input, {}).get(stage)
+
+
+# --------------------------------------------------------------------------- our own network
 
 
 def shared_network(preset: str = "tiny", weights: dict[str, torch.Tensor] | None = None):
@@ -331,11 +842,11 @@ def shared_network(preset: str = "tiny", weights: dict[str, torch.Tensor] | None
     our schedule buffers (the original computes its own; the fixtures compare
     them implicitly through the DDIM stages).
     """
-    from audiosr_verify.oracle import export
     from audiosr_model import config as cfg
     from audiosr_model.checkpoint import load_into
     from audiosr_model.diffusion import schedule_buffers
     from audiosr_model.load import skeleton
+    from audiosr_verify.oracle import export
 
     config = cfg.preset(preset)
     state = dict(weights if weights is not None else export.shared_tiny_weights())
@@ -345,355 +856,14 @@ def shared_network(preset: str = "tiny", weights: dict[str, torch.Tensor] | None
     return net.eval().requires_grad_(False)
 
 
-def _sha256(t: torch.Tensor | np.ndarray) -> str:
-    a = t.detach().cpu().contiguous().numpy() if isinstance(t, torch.Tensor) else np.ascontiguousarray(t)
-    return hashlib.sha256(a.tobytes()).hexdigest()
+_TINY: list = []
 
 
-class _Run:
-    """Comparisons of one input, collected in pipeline order."""
-
-    def __init__(self, inp: FixtureInput, result: FunctionalResult, stop: bool):
-        self.inp, self.result, self.stop = inp, result, stop
-
-    def add(self, c: StageComparison) -> StageComparison:
-        self.result.comparisons.append(c)
-        if self.stop and not c.passed:
-            raise StopSuite
-        return c
-
-    def tensor(self, stage: str, ours, note: str = "", ref: torch.Tensor | None = None) -> StageComparison:
-        """Compare ours with the stored reference of ``stage`` (the stored prefix when trimmed)."""
-        from audiosr_verify.oracle import fixtures
-
-        atol, rtol, _ = tolerance_for(stage)
-        ours = torch.as_tensor(ours) if not isinstance(ours, torch.Tensor) else ours
-        if ref is None:
-            ref = self.inp.ref(stage)
-            try:
-                ours = fixtures.comparable(ours, self.inp.info(stage))
-            except ValueError as exc:  # our full length differs from the original's
-                note = f"{note}; {exc}" if note else str(exc)
-                return self.add(compare_tensors(stage, ours, ref, atol, rtol, self.inp.name, note))
-        return self.add(compare_tensors(stage, ours, ref, atol, rtol, self.inp.name, note))
-
-    def value(self, stage: str, ours, ref, note: str = "") -> StageComparison:
-        return self.add(compare_values(stage, ours, ref, self.inp.name, note))
-
-    def guarded(self, stage: str, fn: Callable[[], Any]):
-        """Run our code for ``stage``; an exception becomes a failed comparison and an error."""
-        try:
-            return fn()
-        except StopSuite:
-            raise
-        except Exception as exc:  # our pipeline must not raise where the original did not
-            msg = f"{type(exc).__name__}: {exc}"
-            self.result.errors.append({"stage": stage, "input": self.inp.name, "error": msg})
-            self.add(compare_values(stage, "raised", "ran", self.inp.name, f"ours raised {msg}"))
-            return None
-
-
-def _read_mono48(inp: FixtureInput, run: _Run, mix: str) -> tuple[np.ndarray, float] | None:
-    """(our 48 kHz mono waveform, the input's duration); compares the resampling."""
-    from audiosr_model import audio, resample
-
-    wave, sr = audio.read_audio(inp.audio_path)
-    duration = wave.shape[-1] / sr
-    if sr != 48000:
-        res = resample.resample(torch.from_numpy(wave), sr, 48000)
-        if inp.has("resample.waveform"):
-            run.tensor("resample.waveform", res[0])
-        wave = res.numpy()
-    return audio.to_mono(wave, mix), duration
-
-
-def dsp_stages(inp: FixtureInput, run: _Run, settings: Settings):
-    """Resample, normalise, features, cutoff, the four low-pass types, low-pass mel. Returns our `Prepared`."""
-    from audiosr_model import level, lowpass
-    from audiosr_model.pipeline import Randomness, prepare
-
-    mono, duration = _read_mono48(inp, run, settings.mix)
-    normalised = level.normalize_input(mono)  # what the pipeline uses (the original's bits, plus guards)
-    run.tensor("normalize.waveform", normalised)
-    rng = Randomness(settings.seed)
-    prep = run.guarded("features.log_mel", lambda: prepare(normalised, duration, rng, None))
-    if prep is None:
-        return None, mono, duration
-    meta = inp.meta
-    run.tensor("features.log_mel", prep.log_mel)
-    run.tensor("features.stft_bin_sum", prep.stft.abs().sum(dim=0))
-    frames = inp.info("features.stft_frames").get("frame_index")
-    run.tensor("features.stft_frames", prep.stft[frames])
-    run.value("features.cutoff_bin", lowpass.locate_cutoff_bin(prep.stft), meta["cutoff_bin"],
-              f"cutoff {meta['cutoff_hz']:.0f} Hz, used {meta['cutoff_hz_used']:.0f} Hz")
-    run.value("random.filter_type", prep.filter_type, meta["filter_type_for_seed"])
-    errors = meta.get("errors", {})
-    for ftype in FILTER_TYPES:
-        stage = f"lowpass.{ftype}"
-        if stage in errors:
-            err = errors[stage]
-            out = run.guarded(stage, lambda: lowpass.lowpass_or_passthrough(
-                prep.waveform[0], prep.cutoff_hz, 48000, order=8, ftype=ftype))
-            if out is not None:
-                run.value(stage, "ran", "ran", f"original raises {err['type']}: {err['message']}; "
-                          f"ours passes the signal through (cutoff {prep.cutoff_hz:.0f} Hz)")
-            continue
-        if not inp.has(stage):
-            continue
-        if ftype == prep.filter_type:
-            ours = prep.waveform_lowpass
-        else:
-            ours = run.guarded(stage, lambda: lowpass.lowpass_or_passthrough(
-                prep.waveform[0], prep.cutoff_hz, 48000, order=8, ftype=ftype))
-            if ours is None:
-                continue
-        run.tensor(stage, torch.from_numpy(np.ascontiguousarray(ours, dtype=np.float32)))
-    if inp.has("lowpass.log_mel"):
-        run.tensor("lowpass.log_mel", prep.lowpass_mel)
-    return prep, mono, duration
-
-
-# --------------------------------------------------------------------------- the generative chain
-
-
-@dataclass
-class Draws:
-    """The original's random draws after the filter choice: #1..#5 (torch.randn)."""
-
-    tensors: list[torch.Tensor]
-    source: str
-
-
-def find_draws(inputs: list[FixtureInput]) -> Draws | None:
-    """The stored draws of a `full` input (x_T, condition noise, per-step noise)."""
-    for inp in inputs:
-        if inp.has("ddim.x_T") and inp.has("noise.cond_posterior"):
-            steps = sorted(int(m.group(1)) for k in inp.tensors if (m := re.fullmatch(r"noise\.ddim_step(\d+)", k)))
-            draws = [None, inp.ref("noise.cond_posterior"), inp.ref("ddim.x_T")] + [
-                inp.ref(f"noise.ddim_step{i}") for i in steps]
-            return Draws(draws, inp.name)
-    return None
-
-
-def _draws_for(inp: FixtureInput, run: _Run, shared: Draws | None, settings: Settings, shape) -> list | None:
-    """Injected noise for this input, checked against the sha256 of the original's draws."""
-    from audiosr_model.pipeline import Randomness
-
-    recorded = inp.chain.get("random_draws") or []
-    rng = Randomness(settings.seed)
-    rng.choose_filter()
-    ours = [rng.randn(shape) for _ in range(len(recorded) or 3 + settings.steps)]
-    if recorded:
-        run.value("random.draws", [_sha256(t) for t in ours], [d["sha256"] for d in recorded],
-                  f"{len(recorded)} torch.randn draws of {list(shape)}: sha256 of ours vs the original's")
-    if shared is not None and recorded and len(shared.tensors) == len(recorded):
-        same = all(s is None or _sha256(s) == d["sha256"] for s, d in zip(shared.tensors, recorded))
-        if same:
-            return [s if s is not None else o for s, o in zip(shared.tensors, ours)]
-    if recorded and all(_sha256(o) == d["sha256"] for o, d in zip(ours, recorded)):
-        return ours  # our generator reproduces the original's draws bit for bit
-    return None
-
-
-def chain_stages(net, inp: FixtureInput, run: _Run, prep, shared: Draws | None, settings: Settings) -> None:
-    """Condition encoder, UNet, DDIM, decoder, mel replacement, vocoder, post-processing."""
-    from audiosr_model import lowpass, postprocess
-    from audiosr_model.diffusion import ddim_sample, guided_denoiser, make_ddim_schedule
-
-    chain = inp.chain
-    low_mel = inp.ref("lowpass.log_mel")[None, None]
-    with torch.no_grad():
-        post = net.condition_posterior(low_mel)
-    run.tensor("cond.posterior_mean", post.mean)
-    run.tensor("cond.posterior_std", post.std)
-    draws = _draws_for(inp, run, shared, settings, tuple(post.mean.shape))
-    if draws is None:
-        run.value("random.draws", "unavailable", "stored", "no stored or reproducible noise: DDIM stages skipped")
-        return
-    ref_mean, ref_std = inp.ref("cond.posterior_mean"), inp.ref("cond.posterior_std")
-    if inp.has("cond.latent"):
-        cond_ref, how = inp.ref("cond.latent"), "stored"
-    else:  # the README's rule; the digest says whether it is the original's tensor bit for bit
-        cond_ref = ref_mean + ref_std * draws[1]
-        same = _sha256(cond_ref) == chain.get("cond_latent", {}).get("sha256")
-        how = "rebuilt as mean + std * draw #2 (" + ("sha256 equals the original's)" if same else "sha256 DIFFERS)")
-    run.tensor("cond.latent", post.sample(draws[1]), ref=cond_ref, note=how)
-    x_T = draws[2]
-    if inp.has("ddim.x_T"):
-        x_T = inp.ref("ddim.x_T")
-    _unet_fixed(net, inp, run, x_T, cond_ref)
-
-    schedule = make_ddim_schedule(net.alphas_cumprod, settings.steps, net.config.diffusion.ddim_eta)
-    detail = chain.get("ddim_steps_detail") or []
-    run.value("ddim.timesteps", [int(t) for t in schedule.timesteps], chain.get("ddim_timesteps"))
-    keys = ("a_t", "a_prev", "sigma_t")
-    ours_detail = [[float(schedule.alphas[i]), float(schedule.alphas_prev[i]), float(schedule.sigmas[i])]
-                   for i in reversed(range(len(schedule)))]  # in sampling order, as recorded
-    ref_detail = [[float(d[k]) for k in keys] for d in detail]
-    if len(ours_detail) == len(ref_detail):
-        o64, r64 = np.asarray(ours_detail), np.asarray(ref_detail)
-        rel = float(np.max(np.abs(o64 - r64) / np.abs(r64))) if r64.size else 0.0
-        # the step uses them as float32: compare what it uses, report the float64 difference
-        run.tensor("ddim.schedule", torch.tensor(o64, dtype=torch.float32), ref=torch.tensor(r64, dtype=torch.float32),
-                   note=f"a_t, a_prev, sigma_t per step as the step uses them (float32); float64 max rel diff "
-                        f"{rel:.2g} (the original's sigma divides ndarray by tensor: a float32 reciprocal)")
-    else:
-        run.value("ddim.schedule", len(ours_detail), len(ref_detail), "number of DDIM steps")
-    sf = net.scale_factor
-    branch_outputs: list[torch.Tensor] = []
-
-    def unet(x, t):
-        out = net.unet(x, t)
-        branch_outputs.append(out)
-        return out
-
-    denoise = guided_denoiser(unet, cond_ref * sf, net.unconditional_latent(cond_ref) * sf, settings.guidance)
-    noise = iter(draws[3:])
-    x = x_T
-    with torch.no_grad():
-        for i, step in enumerate(ddim_sample(denoise, x_T, schedule, net.vprediction(), lambda shape: next(noise))):
-            if i == 0 and inp.has("ddim.step0.model_cond"):
-                both = branch_outputs[0]
-                cond_out, uncond_out = both.chunk(2) if both.shape[0] == 2 * x_T.shape[0] else (both, None)
-                run.tensor("ddim.step0.model_cond", cond_out)
-                if uncond_out is not None and inp.has("ddim.step0.model_uncond"):
-                    run.tensor("ddim.step0.model_uncond", uncond_out)
-            if inp.has(f"ddim.step{i}.pred_x0"):
-                run.tensor(f"ddim.step{i}.pred_x0", step.pred_x0)
-                run.tensor(f"ddim.step{i}.x_prev", step.x)
-            x = step.x
-    last = len(schedule) - 1
-    sample_ref = inp.ref(f"ddim.step{last}.x_prev") if inp.has(f"ddim.step{last}.x_prev") else x
-    with torch.no_grad():
-        decoded = net.decode(sample_ref)
-    run.tensor("mel.decoded", decoded)
-
-    decoded_ref = inp.ref("mel.decoded")
-    run.value("mel.replace_cutoff_bin", int(lowpass.locate_cutoff_bin(torch.exp(low_mel[0, 0]))),
-              chain.get("mel_replace_cutoff_bin"))
-    replaced = postprocess.mel_replace(decoded_ref, low_mel)
-    if inp.has("mel.replaced"):
-        replaced_ref = inp.ref("mel.replaced")
-        run.tensor("mel.replaced", replaced)
-    else:
-        replaced_ref = decoded_ref.clone()
-        k = chain["mel_replace_cutoff_bin"]
-        replaced_ref[..., :k] = low_mel[..., :k]
-        run.tensor("mel.replaced", replaced, ref=replaced_ref, note="reference rebuilt by the README's rule")
-    with torch.no_grad():
-        wave = net.vocode(replaced_ref)[0, 0]
-    run.tensor("vocoder.waveform", wave)
-    if chain.get("vocoder_length") is not None and wave.shape[-1] != chain["vocoder_length"]:
-        return  # the length check above failed already; post-processing would not line up
-
-    low = prep.waveform_lowpass
-    voc = wave.numpy()
-    run.value("post.cutoff_index", lowpass.cutoff_index_np(low), chain.get("post_cutoff_index"))
-    ratio = _raw_energy_ratio(low, voc, lowpass.cutoff_index_np(low))
-    atol, rtol, _ = tolerance_for("post.energy_ratio")
-    run.add(compare_tensors("post.energy_ratio", torch.tensor(float(ratio), dtype=torch.float64),
-                            torch.tensor(chain.get("post_energy_ratio_raw", float("nan")), dtype=torch.float64),
-                            atol, rtol, inp.name, f"clamped to {chain.get('post_energy_ratio')}"))
-    post_out = postprocess.stft_replace_postprocess(voc, low)
-    same = _sha256(np.asarray(post_out, np.float32)) == chain.get("post_full", {}).get("sha256")
-    run.tensor("post.waveform", torch.from_numpy(np.asarray(post_out, np.float32)),
-               note="full length bit-identical" if same else "on our vocoder output")
-    final = postprocess.faithful_output_level(np.asarray(post_out, np.float32)).astype(np.float32)
-    same = _sha256(final) == chain.get("final", {}).get("sha256")
-    run.tensor("final.waveform", torch.from_numpy(final), note="full length bit-identical" if same else "")
-
-
-def _raw_energy_ratio(low: np.ndarray, voc: np.ndarray, k: int) -> float:
-    """The unclamped energy ratio the original computes (to compare with ``post_energy_ratio_raw``)."""
-    from audiosr_model.audio import numpy1_sum
-    from audiosr_model.features import librosa_stft
-
-    gt, out = librosa_stft(low), librosa_stft(voc)
-    return float(np.mean(numpy1_sum(np.abs(gt[k])) / numpy1_sum(np.abs(out[k, ...]))))
-
-
-def _unet_fixed(net, inp: FixtureInput, run: _Run, x_T: torch.Tensor, cond_ref: torch.Tensor) -> None:
-    """UNet at fixed timesteps on the stored x_T and condition (the `full` input only)."""
-    fixed = sorted(int(k.rsplit("t", 1)[1]) for k in inp.tensors if re.fullmatch(r"unet\.out\.t\d+", k))
-    uncond = sorted(int(k.rsplit("t", 1)[1]) for k in inp.tensors if re.fullmatch(r"unet\.out_uncond\.t\d+", k))
-    if not fixed and not uncond:
-        return
-    seen: list[torch.Tensor] = []
-    handle = net.unet.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
-    try:
-        with torch.no_grad():
-            outs = {t: net.unet_forward(x_T, torch.full((x_T.shape[0],), t, dtype=torch.long), cond_ref)
-                    for t in fixed}
-            unc_latent = net.unconditional_latent(cond_ref)
-            outs_unc = {t: net.unet_forward(x_T, torch.full((x_T.shape[0],), t, dtype=torch.long), unc_latent)
-                        for t in uncond}
-    finally:
-        handle.remove()
-    cond_input, uncond_input = (seen[0] if fixed else None), (seen[-1] if uncond else None)
-    stored_input = inp.ref("unet.input") if inp.has("unet.input") else None
-    c = x_T.shape[1]
-    is_uncond = stored_input is not None and bool(
-        (stored_input[:, c:] == stored_input[:, c:].flatten()[0]).all())
-    if stored_input is not None and not is_uncond and cond_input is not None:
-        run.tensor("unet.input", cond_input, ref=stored_input)
-    for t in fixed:
-        run.tensor(f"unet.out.t{t}", outs[t])
-    if stored_input is not None and is_uncond and uncond_input is not None:
-        run.tensor("unet.input_uncond", uncond_input, ref=stored_input,
-                   note="the fixture's unet.input is the input of the last (unconditional) UNet call")
-    for t in uncond:
-        run.tensor(f"unet.out_uncond.t{t}", outs_unc[t])
-
-
-def end_to_end(net, inp: FixtureInput, run: _Run, mono: np.ndarray, duration: float, settings: Settings) -> None:
-    """Our whole pipeline from the 48 kHz mono signal, seeded as the original."""
-    from audiosr_model.pipeline import Randomness, enhance_segment
-
-    e2e = inp.meta.get("end2end") or {}
-    chosen: list[str] = []
-
-    def go():
-        out = enhance_segment(net, mono, duration, Randomness(settings.seed), settings.steps, settings.guidance,
-                              settings.level, None)
-        chosen.append(out.filter_type)
-        return out
-
-    if "error" in e2e:
-        out = run.guarded("end2end.behaviour", go)
-        if out is None:
-            return
-        w = out.waveform
-        ok = w.shape[-1] == mono.shape[-1] and bool(np.isfinite(w).all())
-        what = "silent input: zeros" if out.silent else (
-            f"cutoff {out.cutoff_hz:.0f} Hz, no low-pass" if out.cutoff_hz and out.cutoff_hz >= 24000 else "ran")
-        run.value("end2end.behaviour", "finite output of the input's length" if ok else "bad output",
-                  "finite output of the input's length",
-                  f"original raises {e2e['error']['type']}: {e2e['error']['message']}; ours: {what}, "
-                  f"peak {float(np.max(np.abs(w))) if w.size else 0:.3g}")
-        return
-    if not inp.has("final.waveform"):
-        return
-    out = run.guarded("end2end.waveform", go)
-    if out is None:
-        return
-    if e2e.get("filter_type") is not None:
-        run.value("end2end.filter_type", out.filter_type, e2e["filter_type"])
-    run.tensor("end2end.waveform", torch.from_numpy(out.waveform), ref=inp.ref("final.waveform"),
-               note=f"{settings.steps} DDIM steps, guidance {settings.guidance}, level {settings.level}")
-
-
-def compare_input(net, inp: FixtureInput, result: FunctionalResult, settings: Settings,
-                  shared: Draws | None = None, end2end: bool = True, stop: bool = False) -> None:
-    """Every stage of one input that the oracle stored (DSP; chain and end to end by level)."""
-    run = _Run(inp, result, stop)
-    result.inputs.append(inp.name)
-    prep, mono, duration = dsp_stages(inp, run, settings)
-    if prep is None:
-        return
-    if inp.level in ("chain", "full") and inp.has("cond.posterior_mean"):
-        chain_stages(net, inp, run, prep, shared, settings)
-    if end2end:
-        end_to_end(net, inp, run, mono, duration, settings)
+def tiny_network():
+    """Our tiny network with the oracle's shared weights (built once; never mutated by the suite)."""
+    if not _TINY:
+        _TINY.append(shared_network("tiny"))
+    return _TINY[0]
 
 
 def run_fixture_suite(
@@ -702,54 +872,20 @@ def run_fixture_suite(
     *,
     inputs: Iterable[str] | None = None,
     net=None,
-    end2end: bool = True,
+    views: Iterable[str] = VIEWS,
     stop_at_first_failure: bool = False,
     progress: Callable[[str], None] | None = None,
-) -> FunctionalResult:
-    """Our model against the original's stored stages, every input of ``fixture_dir``.
+) -> StageCheckResult:
+    """`check_stages` of our own network (``net``, default: the shared tiny weights) as the reference subject."""
+    from audiosr_verify.subjects.reference import ReferenceSubject
 
-    ``net``: the network to test (default: ours with the shared tiny weights).
-    ``stop_at_first_failure``: stop at the first stage (in each input's
-    pipeline order) that fails; used by the injected-fault tests.
-    """
-    start = time.monotonic()
-    fdir = _resolve(fixture_dir)
-    result = FunctionalResult(fixture_dir=str(fixture_dir))
-    if not (fdir / "metadata.json").exists():
-        result.available, result.reason = False, f"no oracle fixtures at {fdir} (audiosr-verify oracle export)"
-        return result
-    meta, items = load_fixture_set(fdir, inputs_dir, inputs)
-    settings = Settings(seed=int(meta.get("seed", 42)), steps=int(meta.get("ddim_steps", 2)),
-                        guidance=float(meta.get("guidance_scale", 3.5)))
-    result.preset = meta.get("preset", "tiny")
-    result.settings = settings.to_dict()
-    if net is None:
-        net = tiny_network()
-    # the weights the fixtures were made with must be the ones we load
-    from audiosr_verify.oracle import export
-
-    digest = export.weights_digest(export.shared_tiny_weights())
-    result.comparisons.append(compare_values("weights.digest", digest[:16], meta["weights"]["digest"][:16], "*"))
-    shared = find_draws(items)
-    if shared is None:  # a subset without the input that stores the draws
-        full = [n for n, level in meta.get("levels", {}).items() if level == "full"]
-        shared = find_draws(load_fixture_set(fdir, inputs_dir, full[:1])[1]) if full else None
-    try:
-        for inp in items:
-            if progress:
-                progress(f"{inp.name} ({inp.level})")
-            compare_input(net, inp, result, settings, shared, end2end, stop_at_first_failure)
-    except StopSuite:
-        pass
-    result.seconds = time.monotonic() - start
-    return result
+    subject = ReferenceSubject(net=net if net is not None else tiny_network())
+    return check_stages(subject, fixture_dir, inputs_dir, inputs=inputs, views=views,
+                        stop_at_first_failure=stop_at_first_failure, progress=progress)
 
 
-if __name__ == "__main__":  # pragma: no cover - convenience
-    import sys
-
-    from audiosr_verify.report.stages import print_result
-
-    res = run_fixture_suite(progress=lambda m: print(m, file=sys.stderr))
-    print_result(res)
-    sys.exit(0 if res.ok else 1)
+__all__ = [
+    "DEFAULT_FIXTURES", "DEFAULT_INPUTS", "FunctionalResult", "STATUSES", "StageCheckResult", "StageStatus",
+    "VIEWS", "check_input", "check_stages", "last_call", "run_fixture_suite", "shared_network", "stage_rank", "tiny_network",
+    "tolerance_for",
+]

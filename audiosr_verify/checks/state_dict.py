@@ -785,3 +785,63 @@ def run_parity(
             result.duplicates = _duplicates(path, listing, actual)
             report("digests", 1, 1)
     return result
+
+
+# --------------------------------------------------------------------------- a subject's layout
+
+
+@dataclass
+class LayoutResult:
+    """A subject's state-dict layout against the original's manifest (the schema's ``state_dict`` stage).
+
+    Every original key inference uses must be in the subject's layout with the
+    same shape (``missing`` / ``shape_mismatch`` otherwise); keys of the groups
+    inference never uses (schema.IGNORED_*) and the schedule buffers the original
+    computes may be absent; a key the original does not have is ``unexpected``.
+    Parameter-free modules add no key, so they can never fix a "missing key".
+    """
+
+    manifest: str
+    matched: int = 0
+    ignored: int = 0
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    shape_mismatch: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.shape_mismatch)
+
+    def summary_line(self) -> str:
+        head = f"{self.matched} keys match the original's layout, {self.ignored} unused by inference"
+        bad = [f"{len(v)} {k.replace('_', ' ')}" for k, v in (("missing", self.missing), ("unexpected", self.unexpected),
+                                                            ("shape_mismatch", self.shape_mismatch)) if v]
+        return head + ("; " + ", ".join(bad) if bad else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"manifest": self.manifest, "ok": self.ok, "matched": self.matched, "ignored": self.ignored,
+                "missing": self.missing, "unexpected": self.unexpected, "shape_mismatch": self.shape_mismatch,
+                "summary": self.summary_line()}
+
+
+def compare_layout(layout: Mapping[str, Any], manifest: str | os.PathLike) -> LayoutResult:
+    """``layout`` ({key: (shape, dtype)}) against the original's key manifest (golden/manifests)."""
+    from audiosr_verify import schema
+
+    original = read_manifest(manifest)
+    result = LayoutResult(str(manifest))
+    ours = {str(k): (tuple(int(n) for n in v[0]), str(v[1]).replace("torch.", "")) for k, v in layout.items()}
+    unused = lambda k: (k in schema.IGNORED_KEYS or k.startswith(schema.IGNORED_PREFIXES)  # noqa: E731
+                        or k in schema.SCHEDULE_BUFFERS)
+    for key, (shape, _dtype) in original.keys.items():
+        if key in ours:
+            if ours[key][0] == tuple(shape):
+                result.matched += 1
+            else:
+                result.shape_mismatch.append(f"{key}: {list(ours[key][0])} vs the original's {list(shape)}")
+        elif unused(key):
+            result.ignored += 1
+        else:
+            result.missing.append(key)
+    result.unexpected = sorted(k for k in ours if k not in original.keys)
+    return result

@@ -12,10 +12,10 @@ import argparse
 import sys
 
 from audiosr_model.errors import AudioSRError
-from audiosr_verify.cli import enhance, oracle, parity, report
+from audiosr_verify.cli import check, enhance, oracle, parity, report
 from audiosr_verify.cli.common import EXIT_USAGE
 
-VERB_MODULES = (enhance, parity, report, oracle)
+VERB_MODULES = (enhance, parity, report, check, oracle)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ random weights (``--weights-seed``, default 0).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,10 @@ def _store_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--case", action="append", default=[], metavar="NAME",
                    help="only this case (repeatable; default: every case in cases.json)")
     g.add_argument("--fast", action="store_true", help="only the cases of the fast test tier")
+    g.add_argument("--subject", metavar="SUBJECT", default=None,
+                   help="check (or update) the goldens of a subject's enhance (faithful level, channel 0) instead "
+                   "of ours: reference, original, module:factory or file.py:factory; goldens live under "
+                   "<weights>-faithful-first")
 
 
 def add_verbs(sub) -> None:
@@ -81,13 +86,33 @@ def _network_and_settings(args, console):
     return net, described, settings
 
 
+@contextlib.contextmanager
+def _golden_source(args, console, store):
+    """(our network or a subject's outputs, a description, the run settings) for `golden`."""
+    if not getattr(args, "subject", None):
+        yield _network_and_settings(args, console)
+        return
+    from audiosr_verify.checks.subject_check import opened_subject
+    from audiosr_verify.golden import RunSettings, subject_producer
+
+    preset = args.preset or ("basic" if args.checkpoint else "tiny")
+    if args.checkpoint:
+        settings = RunSettings.for_checkpoint(args.checkpoint, preset=preset, level_mode="faithful", mix="first",
+                                              subject=args.subject)
+    else:
+        settings = RunSettings.for_subjects(args.subject, preset=preset, weights_seed=args.weights_seed)
+    console.print(f"loading subject {args.subject}", highlight=False)
+    with opened_subject(args.subject, args.checkpoint, preset, args.weights_seed, args.device) as subject:
+        yield subject_producer(subject, settings, store.inputs_dir), f"subject {subject.name}", settings
+
+
 def _store_and_cases(args):
     from audiosr_verify.golden import GoldenStore, select_cases
 
     store = GoldenStore(args.golden_dir, args.inputs_dir)
     cases = store.cases()
     if not cases:
-        raise AudioSRError("no regression cases (run: python -m audiosr_verify.regression_inputs)",
+        raise AudioSRError("no regression cases (run: python tools/regression_inputs.py)",
                            store.inputs_dir / "cases.json")
     cases = select_cases(cases, args.case)
     if args.fast:
@@ -125,10 +150,11 @@ def cmd_golden(args) -> int:
 
     err = Console(stderr=True)
     store, cases = _store_and_cases(args)
-    net, described, settings = _network_and_settings(args, err)
-    err.print(f"model: {described}; golden key {settings.key}", highlight=False)
-    with _progress(err) as progress:
-        run = G.run_golden(net, settings, store, cases, update=args.update, progress=_case_progress(progress))
+    with _golden_source(args, err, store) as (source, described, settings):
+        err.print(f"model: {described}; golden key {settings.key}", highlight=False)
+        with _progress(err) as progress:
+            run = G.run_golden(source, settings, store, cases, update=args.update,
+                               progress=_case_progress(progress))
     out = _out_console()
     table = Table(title=f"golden {'update' if args.update else 'check'}: {settings.key}", title_justify="left")
     columns = (("case", "status", "golden", "seconds") if args.update else

@@ -41,6 +41,8 @@ class StageComparison:
     size: int = 0
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    stage: str = ""  # the schema stage this row belongs to (audiosr_verify.schema)
+    view: str = ""  # "teacher" (fed the original's inputs) or "chained" (fed the subject's own outputs)
 
     @property
     def exact(self) -> bool:
@@ -55,8 +57,8 @@ class StageComparison:
         if self.exact:
             return "exact"
         if self.rtol:
-            return f"{self.tolerance:.0e} + {self.rtol:.0e}·|ref|"
-        return f"{self.tolerance:.0e}"
+            return f"{self.tolerance:.2g} + {self.rtol:.2g}·|ref|" if self.tolerance else f"{self.rtol:.2g}·|ref|"
+        return f"{self.tolerance:.2g}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

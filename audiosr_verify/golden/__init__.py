@@ -43,6 +43,7 @@ from audiosr_verify.golden.store import (
     run_golden,
     select_cases,
     sha256_path,
+    subject_producer,
     waveform_sha256,
 )
 
@@ -52,5 +53,5 @@ __all__ = [
     "PASSING", "ProgressFn", "RunSettings", "SAMPLE_RATE", "SCHEMA_VERSION", "STATUSES", "TOLERANCES_FILE",
     "UPDATE_HINT", "WAVEFORM_KEY", "compare_waveforms", "default_inputs_dir", "default_root", "enhance_case",
     "in_ci", "library_versions", "load_cases", "merge_tolerances", "read_waveform", "run_golden", "select_cases",
-    "sha256_path", "waveform_sha256",
+    "sha256_path", "subject_producer", "waveform_sha256",
 ]

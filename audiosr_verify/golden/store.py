@@ -122,12 +122,21 @@ class RunSettings:
         return cls(preset=preset, weights_seed=None, checkpoint=str(path),
                    checkpoint_sha256=sha256_file(path), **run)
 
+    subject: str | None = None  # a subject's enhance (faithful level, channel 0) instead of ours
+
     @property
     def key(self) -> str:
-        """Directory name of this model's goldens."""
-        if self.checkpoint_sha256:
-            return self.checkpoint_sha256[:16]
-        return f"random-{self.preset}-seed{self.weights_seed}"
+        """Directory name of these goldens: the weights, then what differs from the default run."""
+        base = (self.checkpoint_sha256[:16] if self.checkpoint_sha256
+                else f"random-{self.preset}-seed{self.weights_seed}")
+        if (self.level_mode, self.mix) != ("preserve", "mean"):
+            base += f"-{self.level_mode}-{self.mix}"
+        return base
+
+    @classmethod
+    def for_subjects(cls, subject: str, **kw: Any) -> "RunSettings":
+        """Settings of a subject's golden run: the bundled weights, the schema's faithful ``enhance``."""
+        return cls(level_mode="faithful", mix="first", subject=subject, **kw)
 
     def model_dict(self) -> dict[str, Any]:
         if self.checkpoint_sha256:
@@ -167,7 +176,7 @@ class GoldenCase:
 
 
 def load_cases(inputs_dir: str | os.PathLike | None = None) -> list[GoldenCase]:
-    """The cases listed in ``<inputs_dir>/cases.json`` (written by `audiosr_verify.regression_inputs`)."""
+    """The cases listed in ``<inputs_dir>/cases.json`` (written by tools/regression_inputs.py)."""
     inputs_dir = Path(inputs_dir) if inputs_dir is not None else default_inputs_dir()
     index = inputs_dir / CASES_FILE
     if not index.is_file():
@@ -388,6 +397,7 @@ class GoldenStore:
                       "cutoff_hz": case.cutoff_hz, "kind": case.kind, "description": case.description},
             "model": settings.model_dict(),
             "run": settings.run_dict(),
+            "made_by": settings.subject or "audiosr_model (enhance_file)",
             "output": {"file": "output.safetensors", "listen": "output.flac", "sample_rate": SAMPLE_RATE,
                        "samples": int(waveform.shape[-1]), "dtype": "float32",
                        "sha256_float32": waveform_sha256(waveform),
@@ -557,10 +567,30 @@ def enhance_case(net, case: GoldenCase, settings: RunSettings, inputs_dir: str |
 ProgressFn = Callable[[str, int, int], None]  # (case name, done, total)
 
 
-def run_golden(net, settings: RunSettings, store: GoldenStore | None = None,
+Producer = Callable[[GoldenCase], np.ndarray]  # a case -> its 48 kHz float32 output
+
+
+def subject_producer(subject, settings: RunSettings, inputs_dir: str | os.PathLike) -> Producer:
+    """Outputs of an activated subject's ``enhance`` (the schema's: faithful level, channel 0)."""
+    import soundfile as sf
+
+    def produce(case: GoldenCase) -> np.ndarray:
+        data, rate = sf.read(str(Path(inputs_dir) / case.input), dtype="float32", always_2d=True)
+        out = subject.enhance(np.ascontiguousarray(data.T), int(rate), settings.seed, settings.steps,
+                              settings.guidance_scale)
+        out = out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out)
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    return produce
+
+
+def run_golden(source, settings: RunSettings, store: GoldenStore | None = None,
                cases: Iterable[GoldenCase] | None = None, update: bool = False,
                progress: ProgressFn | None = None, write_obtained: bool = True) -> GoldenRun:
-    """Enhance every case and compare it with (or, with ``update``, write) its golden."""
+    """Produce every case's output and compare it with (or, with ``update``, write) its golden.
+
+    ``source``: our network (``enhance_file`` with ``settings``) or a `Producer` (a subject's outputs).
+    """
     import time
 
     store = store or GoldenStore()
@@ -568,12 +598,14 @@ def run_golden(net, settings: RunSettings, store: GoldenStore | None = None,
     run = GoldenRun(settings.key, {"model": settings.model_dict(), "run": settings.run_dict()},
                     str(store.root), updated=update)
     with tempfile.TemporaryDirectory(prefix="audiosr-golden-") as work:
+        produce = (source if not hasattr(source, "unet")
+                   else (lambda case: enhance_case(source, case, settings, store.inputs_dir, work)))
         for i, case in enumerate(cases):
             if progress is not None:
                 progress(case.name, i, len(cases))
             t0 = time.perf_counter()
             try:
-                obtained = enhance_case(net, case, settings, store.inputs_dir, work)
+                obtained = produce(case)
             except AudioSRError as exc:
                 run.results.append(CaseResult(case.name, settings.key, "error", message=str(exc),
                                               golden_dir=str(store.case_dir(settings.key, case.name))))

@@ -15,7 +15,10 @@ A stored tensor may be shorter than the original's along one axis:
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterable
 
 import torch
 
@@ -71,3 +74,77 @@ def comparable(ours: torch.Tensor, info: dict) -> torch.Tensor:
 def reference(tensors: dict[str, torch.Tensor], meta: dict, name: str) -> torch.Tensor:
     """The oracle's tensor ``name``, constant runs rebuilt (compare with comparable(ours))."""
     return expand(tensors[name], meta["tensors"][name])
+
+
+# --------------------------------------------------------------------------- fixture sets
+
+
+@dataclass
+class FixtureInput:
+    """The original's stored tensors and metadata for one input, and its audio file."""
+
+    name: str
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+    audio_path: Path
+
+    def has(self, stage: str) -> bool:
+        return stage in self.tensors
+
+    def ref(self, stage: str) -> torch.Tensor:
+        return expand(self.tensors[stage], self.meta["tensors"][stage])
+
+    def info(self, stage: str) -> dict[str, Any]:
+        return self.meta["tensors"][stage]
+
+    def complete(self, stage: str) -> bool:
+        """Stored whole (constant runs rebuilt), not as a prefix of the original's tensor."""
+        if not self.has(stage):
+            return False
+        trim = self.info(stage).get("trim")
+        return not trim or bool(trim.get("constant_runs")) or trim.get("kept") == trim.get("full_length")
+
+    @property
+    def level(self) -> str:
+        return self.meta.get("level", "dsp")
+
+    @property
+    def chain(self) -> dict[str, Any]:
+        return self.meta.get("chain") or {}
+
+
+def load_fixture_set(fixture_dir: str | Path, inputs_dir: str | Path,
+                     names: Iterable[str] | None = None) -> tuple[dict[str, Any], list[FixtureInput]]:
+    """(metadata.json, inputs in metadata order) of a fixture directory."""
+    from safetensors.torch import load_file
+
+    fdir, idir = Path(fixture_dir), Path(inputs_dir)
+    meta = json.loads((fdir / "metadata.json").read_text())
+    wanted = list(meta["inputs"]) if names is None else list(names)
+    unknown = [n for n in wanted if n not in meta["inputs"]]
+    if unknown:
+        raise KeyError(f"{fdir}: no fixture input(s) {unknown}; have {sorted(meta['inputs'])}")
+    out = []
+    for name in wanted:
+        m = meta["inputs"][name]
+        out.append(FixtureInput(name, load_file(str(fdir / f"{name}.safetensors")), m, idir / m["file"]))
+    return meta, out
+
+
+@dataclass
+class Draws:
+    """The original's random draws after the filter choice: #1..#5 (torch.randn); #1 is not stored."""
+
+    tensors: list[torch.Tensor | None]
+    source: str
+
+
+def find_draws(inputs: list[FixtureInput]) -> Draws | None:
+    """The stored draws of a `full` input (condition noise, x_T, per-step noise)."""
+    for inp in inputs:
+        if inp.has("ddim.x_T") and inp.has("noise.cond_posterior"):
+            steps = sorted(int(m.group(1)) for k in inp.tensors if (m := re.fullmatch(r"noise\.ddim_step(\d+)", k)))
+            draws = [None, inp.ref("noise.cond_posterior"), inp.ref("ddim.x_T")] + [
+                inp.ref(f"noise.ddim_step{i}") for i in steps]
+            return Draws(draws, inp.name)
+    return None

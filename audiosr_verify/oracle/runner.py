@@ -68,34 +68,26 @@ from audiosr.latent_diffusion.modules.distributions.distributions import (  # no
     DiagonalGaussianDistribution,
 )
 
-# Original keys a weights file may lack: groups inference never touches.
-IGNORED_PREFIXES = (
-    "model_ema.",
-    "clap.",
-    "cond_stage_models.0.vae.decoder.",
-    "cond_stage_models.0.vae.post_quant_conv.",
-    "cond_stage_models.0.vae.vocoder.",
-)
-IGNORED_KEYS = frozenset({"logvar"})
-# Buffers register_schedule() computes from the config.
-SCHEDULE_BUFFERS = frozenset(
-    {
-        "betas",
-        "alphas_cumprod",
-        "alphas_cumprod_prev",
-        "sqrt_alphas_cumprod",
-        "sqrt_one_minus_alphas_cumprod",
-        "log_one_minus_alphas_cumprod",
-        "sqrt_recip_alphas_cumprod",
-        "sqrt_recipm1_alphas_cumprod",
-        "posterior_variance",
-        "posterior_log_variance_clipped",
-        "posterior_mean_coef1",
-        "posterior_mean_coef2",
-    }
-)
-FILTER_TYPES = ("butter", "cheby1", "ellip", "bessel")
-COND_KEY = "concat_lowpass_cond"
+
+
+def _load_schema():
+    """The harness's stage schema (stdlib only), by file path: the one definition both sides use."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("audiosr_verify_schema", HERE.parent / "schema.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+schema = _load_schema()
+# Original keys a weights file may lack (groups inference never touches), buffers the original computes
+IGNORED_PREFIXES = schema.IGNORED_PREFIXES
+IGNORED_KEYS = frozenset(schema.IGNORED_KEYS)
+SCHEDULE_BUFFERS = frozenset(schema.SCHEDULE_BUFFERS)
+FILTER_TYPES = schema.FILTER_TYPES
+COND_KEY = schema.COND_KEY
 
 
 def log(msg: str) -> None:
@@ -120,19 +112,9 @@ def versions() -> dict:
 # --------------------------------------------------------------------------- model
 
 
-TINY_VAE = {"ch": 32, "ch_mult": [1, 2, 2, 4], "num_res_blocks": 1}
-TINY_UNET = {
-    "model_channels": 32,
-    "channel_mult": [1, 2],
-    "attention_resolutions": [2],
-    "num_res_blocks": 1,
-    "num_head_channels": 16,
-}
-TINY_VOCODER = {
-    "upsample_initial_channel": 128,
-    "resblock_kernel_sizes": [3, 7],
-    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5]],
-}
+TINY_VAE = schema.TINY_OVERRIDES["vae_ddconfig"]
+TINY_UNET = schema.TINY_OVERRIDES["unet"]
+TINY_VOCODER = schema.TINY_OVERRIDES["vocoder"]
 
 _ORIG_VOCODER_CONFIG = vocoder_cfg_mod.get_vocoder_config_48k
 _ORIG_CLAP = ddpm_mod.CLAPAudioEmbeddingClassifierFreev2
@@ -149,10 +131,10 @@ def model_config(preset: str) -> dict:
     config = copy.deepcopy(utils_mod.get_basic_config())
     params = config["model"]["params"]
     if preset == "tiny":
-        params["first_stage_config"]["params"]["ddconfig"].update(TINY_VAE)
+        params["first_stage_config"]["params"]["ddconfig"].update(copy.deepcopy(TINY_VAE))
         cond_vae = params["cond_stage_config"][COND_KEY]["params"]["first_stage_config"]
-        cond_vae["params"]["ddconfig"].update(TINY_VAE)
-        params["unet_config"]["params"].update(TINY_UNET)
+        cond_vae["params"]["ddconfig"].update(copy.deepcopy(TINY_VAE))
+        params["unet_config"]["params"].update(copy.deepcopy(TINY_UNET))
     elif preset != "basic":
         raise ValueError(f"unknown preset {preset!r} (basic or tiny)")
     params["device"] = torch.device("cpu")
@@ -784,6 +766,186 @@ def cmd_modules(request: dict) -> dict:
     return {"stage": request["stage"], "prefix": prefix, "order": order, "out": request["out"], "weights": wreport}
 
 
+# --------------------------------------------------------------------------- serve: stage calls, one at a time
+
+
+class _Stages:
+    """The schema's stages, each one call into the original's own code (the `original` subject).
+
+    Where the original has no function of its own for a stage, the lines that
+    compute it are quoted from the original and marked so.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.sampler = DDIMSampler(model, device=model.device)  # as sample_log builds it
+        self.steps = None
+
+    def _schedule(self, steps: int) -> None:
+        if self.steps != steps:
+            self.sampler.make_schedule(ddim_num_steps=steps, ddim_eta=1.0, verbose=False)
+            self.steps = steps
+
+    def resample(self, waveform, rate):
+        import torchaudio
+
+        w = waveform if waveform.dim() == 2 else waveform[None]
+        return {"waveform": torchaudio.functional.resample(w, int(rate), 48000)}
+
+    def normalize(self, waveform):
+        return {"waveform": utils_mod.normalize_wav(waveform.numpy())}
+
+    def features(self, waveform):
+        log_mel, stft = utils_mod.wav_feature_extraction(waveform.numpy()[None], waveform.shape[-1] // 480)
+        return {"log_mel": log_mel, "stft": stft}
+
+    def cutoff(self, stft):
+        return {"bin": int(utils_mod._locate_cutoff_freq(stft, percentile=0.985))}
+
+    def lowpass(self, waveform, cutoff_hz, filter_type):
+        # lowpass_filtering_prepare_inference after its cutoff search, with the type it would draw given
+        # (the original's lines: order 8, FloatTensor, cut or pad to the input length)
+        filtered = utils_mod.lowpass(waveform.numpy(), highcut=float(cutoff_hz), fs=48000, order=8, _type=str(filter_type))
+        filtered = torch.FloatTensor(filtered.copy())
+        n = waveform.shape[-1]
+        filtered = filtered[:n] if filtered.shape[-1] >= n else torch.nn.functional.pad(filtered, (0, n - filtered.shape[-1]))
+        return {"waveform": filtered}
+
+    def randomness(self, seed, latent_shape, count):
+        # seed_everything, then the draws in the order generate_batch consumes them (ORACLE.md)
+        pipeline_mod.seed_everything(int(seed))
+        ftype = str(np.random.choice(["butter", "cheby1", "ellip", "bessel"]))
+        draws = {f"draws.{i}": torch.randn(tuple(int(n) for n in latent_shape)) for i in range(int(count))}
+        return {"filter_type": ftype, **draws}
+
+    def condition_encode(self, log_mel):
+        posterior = self.model.cond_stage_models[0].vae.encode(log_mel[None].unsqueeze(1))
+        return {"mean": posterior.mean, "std": posterior.std}
+
+    def unet(self, x, t, cond):
+        return {"v": self.model.apply_model(x, t.long(), {COND_KEY: cond})}
+
+    def ddim_schedule(self, steps):
+        self._schedule(int(steps))
+        s = self.sampler
+        return {"timesteps": torch.as_tensor(np.asarray(s.ddim_timesteps, dtype=np.int64)),
+                "alphas": torch.as_tensor(s.ddim_alphas).double(),
+                "alphas_prev": torch.as_tensor(np.asarray(s.ddim_alphas_prev, dtype=np.float64)),
+                "sigmas": torch.as_tensor(s.ddim_sigmas).double()}
+
+    def ddim_step(self, x, cond, index, steps, guidance, noise):
+        self._schedule(int(steps))
+        model, index = self.model, int(index)
+        t = torch.full((x.shape[0],), int(self.sampler.ddim_timesteps[index]), dtype=torch.long)
+        # VAEFeatureExtract.forward leaves the unconditional condition behind as a side effect; its line:
+        model.cond_stage_models[0].unconditional_cond = -11.4981 + cond[0].clone() * 0.0
+        uncond = {COND_KEY: model.cond_stage_models[0].get_unconditional_condition(x.shape[0])}
+        outputs = []
+        real_apply = model.apply_model
+
+        def apply_model(*a, **k):
+            out = real_apply(*a, **k)
+            outputs.append(out.clone())
+            return out
+
+        with patched(model, "apply_model", apply_model), patched(torch, "randn", lambda *a, **k: noise.clone()):
+            x_prev, pred_x0 = self.sampler.p_sample_ddim(x, {COND_KEY: cond}, t, index,
+                                                         unconditional_guidance_scale=float(guidance),
+                                                         unconditional_conditioning=uncond)
+        out = {"x_prev": x_prev, "pred_x0": pred_x0}
+        if len(outputs) == 2:
+            out["model_cond"], out["model_uncond"] = outputs
+        return out
+
+    def vae_decode(self, z):
+        return {"mel": self.model.decode_first_stage(z)}
+
+    def mel_replace(self, mel, lowpass_mel):
+        return {"mel": self.model.mel_replace_ops(mel.clone(), lowpass_mel[:, 0])}
+
+    def vocoder(self, mel):
+        return {"waveform": torch.from_numpy(self.model.mel_spectrogram_to_waveform(mel, save=False))[0, 0]}
+
+    def postprocess(self, waveform, lowpass_waveform):
+        import librosa
+
+        model = self.model
+        out = model.postprocessing(waveform.numpy()[None, None].copy(), lowpass_waveform[None, None])
+        x, voc = lowpass_waveform.numpy(), waveform.numpy()
+        k = int(model._get_cutoff_index_np(x))
+        # the energy ratio postprocessing computes, before its clamp (the original's expression)
+        ratio = float(np.mean(np.sum(np.abs(librosa.stft(x)[k])) / np.sum(np.abs(librosa.stft(voc)[k, ...]))))
+        return {"waveform": torch.from_numpy(np.ascontiguousarray(out[0, 0])), "cutoff_index": k, "energy_ratio": ratio}
+
+    def output_level(self, waveform):
+        # generate_batch has no function for its output level; these are its lines, verbatim
+        waveform = waveform.numpy()[None, None]
+        max_amp = np.max(np.abs(waveform), axis=-1)
+        waveform = 0.5 * waveform / max_amp[..., None]
+        mean_amp = np.mean(waveform, axis=-1)[..., None]
+        waveform = waveform - mean_amp
+        return {"waveform": torch.from_numpy(np.ascontiguousarray(waveform[0, 0]))}
+
+    def enhance(self, waveform, rate, seed, steps, guidance, _workdir=None):
+        import soundfile as sf
+
+        path = Path(_workdir) / "enhance_input.wav"
+        data = waveform.numpy()
+        sf.write(str(path), data.T if data.ndim == 2 else data, int(rate), subtype="FLOAT")
+        out = super_resolution(self.model, str(path), int(seed), int(steps), float(guidance))
+        n = int(round(data.shape[-1] * 48000 / int(rate)))
+        return {"waveform": torch.from_numpy(np.ascontiguousarray(out[0, 0]))[:n]}
+
+
+def _jsonable(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return value
+
+
+def cmd_serve(request: dict) -> dict:
+    """Answer stage calls from stdin until EOF: one JSON line in, one JSON line out.
+
+    In: {"stage", "inputs": safetensors path (tensor arguments), "args": {scalar arguments},
+    "order": [argument names], "out": safetensors path}. Out: {"ok": true, "scalars": {...}} with
+    the tensors in "out", or {"ok": false, "error": {"type", "message"}} when the original raised.
+    """
+    model, wreport = build_loaded(request)
+    stages = _Stages(model)
+    torch.set_grad_enabled(False)
+    _REAL_STDOUT.write(json.dumps({"ok": True, "ready": True, "weights": wreport, "versions": versions()}) + "\n")
+    _REAL_STDOUT.flush()
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        call = json.loads(line)
+        if call.get("stage") == "quit":
+            break
+        try:
+            tensors = load_file(call["inputs"]) if call.get("inputs") else {}
+            args = dict(call.get("args") or {})
+            kwargs = {name: tensors[name] if name in tensors else args[name] for name in call["order"]}
+            if call["stage"] == "enhance":
+                kwargs["_workdir"] = str(Path(call["out"]).parent)
+            fresh(model)
+            result = getattr(stages, call["stage"])(**kwargs)
+            out_t = {k: to_tensor(v) for k, v in result.items() if isinstance(v, (torch.Tensor, np.ndarray))}
+            out_t = {k: (v.float() if v.dtype == torch.float64 and k not in ("alphas", "alphas_prev", "sigmas") else v)
+                     for k, v in out_t.items()}
+            save_file({k: v.contiguous() for k, v in out_t.items()}, call["out"])
+            scalars = {k: _jsonable(v) for k, v in result.items() if k not in out_t}
+            reply = {"ok": True, "scalars": scalars, "tensors": sorted(out_t)}
+        except Exception as exc:  # the original's behaviour is data
+            traceback.print_exc(file=sys.stderr)
+            reply = {"ok": False, "error": error_record(exc)}
+        _REAL_STDOUT.write(json.dumps(reply) + "\n")
+        _REAL_STDOUT.flush()
+    return {"served": True}
+
+
 # --------------------------------------------------------------------------- manifest
 
 
@@ -840,7 +1002,8 @@ def group_of(key: str) -> str:
     return key  # scale_factor, logvar
 
 
-COMMANDS = {"manifest": cmd_manifest, "stages": cmd_stages, "end2end": cmd_end2end, "modules": cmd_modules}
+COMMANDS = {"manifest": cmd_manifest, "stages": cmd_stages, "end2end": cmd_end2end, "modules": cmd_modules,
+            "serve": cmd_serve}
 
 
 def main(argv: list[str]) -> int:

@@ -8,7 +8,11 @@ Options
     ``--audiosr-golden-dir DIR`` golden store root (default golden/regression)
     ``--audiosr-report-dir DIR`` write report.json/.md/.html of the golden cases checked in the session
 
+    ``--audiosr-subject SUBJECT`` the implementation the packaged suites check (default reference)
+
 Fixtures
+    ``audiosr_subject``   the session's subject, activated (on the oracle fixtures' weights)
+    ``audiosr_subject_check`` its `run_check` result (one per session)
     ``audiosr_settings``  `RunSettings` of the session (model + sampling settings, checkpoint key)
     ``golden_store``      the `GoldenStore`
     ``audiosr_net``       the network (session scope)
@@ -52,6 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="golden store root (default golden/regression of the source tree)")
     g.addoption("--audiosr-report-dir", metavar="DIR", default=None,
                 help="write report.json, report.md and report.html of the golden cases checked")
+    g.addoption("--audiosr-subject", metavar="SUBJECT", default=os.environ.get("AUDIOSR_SUBJECT") or "reference",
+                help="the implementation the harness suites check (audiosr_verify.testing.suite): reference "
+                "(default), original, fault:NAME, package.module:factory or path/to/file.py:factory; "
+                "env AUDIOSR_SUBJECT")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -154,6 +162,44 @@ def golden_check(request: pytest.FixtureRequest, golden_store, audiosr_settings)
         return result
 
     return check
+
+
+@pytest.fixture(scope="session")
+def audiosr_subject_spec(pytestconfig: pytest.Config) -> str:
+    return pytestconfig.getoption("--audiosr-subject")
+
+
+@pytest.fixture(scope="session")
+def audiosr_subject_check(audiosr_subject_spec):
+    """`run_check` of the session's subject (state dict, stages teacher-forced and chained, first divergence)."""
+    from audiosr_model.errors import AudioSRError
+    from audiosr_verify.checks.subject_check import run_check
+
+    try:
+        result = run_check(audiosr_subject_spec)
+    except AudioSRError as exc:
+        pytest.fail(f"--audiosr-subject {audiosr_subject_spec}: {exc}", pytrace=False)
+    if not result.stages.available:
+        pytest.skip(result.stages.reason)
+    return result
+
+
+@pytest.fixture(scope="session")
+def audiosr_subject(audiosr_subject_spec, tmp_path_factory):
+    """The session's subject, activated on the weights the oracle fixtures were made with."""
+    from audiosr_model.errors import AudioSRError
+    from audiosr_verify.checks.subject_check import write_shared_checkpoint
+    from audiosr_verify.subject import SubjectContext
+    from audiosr_verify.subjects.loader import load_subject
+
+    try:
+        path = write_shared_checkpoint(tmp_path_factory.mktemp("audiosr-subject"))
+        subject = load_subject(audiosr_subject_spec, SubjectContext(str(path)))
+        subject.activate()
+    except AudioSRError as exc:
+        pytest.fail(f"--audiosr-subject {audiosr_subject_spec}: {exc}", pytrace=False)
+    yield subject
+    subject.deactivate()
 
 
 # --------------------------------------------------------------------------- session end

@@ -2,7 +2,7 @@
 
 Run from the project venv:
 
-    /work/venv/bin/python audiosr_verify/oracle/check_components.py \
+    /work/venv/bin/python tools/oracle/check_components.py \
         [--oracle-python /work/oracle-venv/bin/python] [--workdir /tmp/audiosr_components] [--tol 1e-5]
 
 It runs itself a second time inside the oracle venv (``--oracle-side``),

@@ -2,7 +2,7 @@
 
 Development check, not a unit test. Run it with the project venv::
 
-    /work/venv/bin/python -m audiosr_verify.oracle.check_dsp [--keep DIR]
+    /work/venv/bin/python tools/oracle/check_dsp.py [--keep DIR]
 
 It writes deterministic inputs to a temporary directory, runs *this file*
 again under the oracle venv (``AUDIOSR_ORACLE_PYTHON``, default

@@ -2,8 +2,8 @@
 
 Run from the project venv (it drives the oracle venv through a subprocess)::
 
-    /work/venv/bin/python audiosr_verify/oracle/check_unet.py --preset tiny
-    /work/venv/bin/python audiosr_verify/oracle/check_unet.py --preset basic
+    /work/venv/bin/python tools/oracle/check_unet.py --preset tiny
+    /work/venv/bin/python tools/oracle/check_unet.py --preset basic
 
 1. Oracle side (``--oracle-side``, inside the oracle venv): build the original
    UNet, overwrite EVERY parameter with ``normal(0, std)`` from a fixed seed (so

@@ -2,7 +2,7 @@
 
 Run inside the oracle venv (the one with audiosr==0.0.7 installed):
 
-    /work/oracle-venv/bin/python audiosr_verify/oracle/dump_component_manifests.py [OUTDIR]
+    /work/oracle-venv/bin/python tools/oracle/dump_component_manifests.py [OUTDIR]
 
 Writes ``{key: [shape, dtype]}`` JSON files (default OUTDIR:
 ``golden/manifests/components/``):

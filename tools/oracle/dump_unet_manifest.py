@@ -2,7 +2,7 @@
 
 Run inside the oracle venv (the one with audiosr==0.0.7 installed)::
 
-    /work/oracle-venv/bin/python audiosr_verify/oracle/dump_unet_manifest.py \
+    /work/oracle-venv/bin/python tools/oracle/dump_unet_manifest.py \
         golden/manifests/components
 
 Writes ``unet_tiny.json`` and ``unet_basic.json``: ``{key: [shape, dtype]}`` in

@@ -1,0 +1,279 @@
+"""`check SUBJECT`: every check of the harness on one implementation, as one result.
+
+1. state-dict parity of the subject's layout against the original's manifest
+   (when the subject exposes one), reported as the stage ``state_dict``;
+2. stage parity against the oracle fixtures, teacher-forced and chained
+   (checks/stages.py);
+3. first divergence: the earliest failing stage (pipeline order) and, when the
+   subject exposes its modules under the original's names, the first module
+   inside that stage whose output departs from the reference implementation's
+   on the same (the original's) input. The reference is itself checked against
+   the original's fixtures on every stage, bit for bit where the original is
+   deterministic, so its module outputs stand in for the original's here;
+   `audiosr-verify compare` runs the original's modules live instead.
+
+The subject gets the weights the fixtures were made with: the shared seeded
+tiny weights written as a safetensors checkpoint in the original's key layout
+(``SubjectContext.checkpoint``), after their digest is checked against the
+fixtures' metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from audiosr_model.errors import AudioSRError
+from audiosr_verify import schema
+from audiosr_verify.checks import stages as S
+from audiosr_verify.checks.state_dict import LayoutResult, compare_layout
+from audiosr_verify.subject import Subject, SubjectContext
+from audiosr_verify.util.paths import data_path
+
+Progress = Callable[[str], None] | None
+
+
+@dataclass
+class ModuleDivergence:
+    stage: str
+    module: str  # full name in the original's naming
+    key: str  # recording key (name, name@n, name#j)
+    type: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"module": self.module, "key": self.key, "type": self.type, "detail": self.detail}
+
+
+@dataclass
+class CheckResult:
+    subject: str
+    description: str = ""
+    preset: str = "tiny"
+    state_dict: LayoutResult | None = None
+    stages: S.StageCheckResult = field(default_factory=S.StageCheckResult)
+    module_divergence: ModuleDivergence | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Every provided stage passes (the layout, when given, included)."""
+        if self.state_dict is not None and not self.state_dict.ok:
+            return False
+        return self.stages.ok is not False
+
+    def stage_statuses(self, view: str = "teacher") -> list[dict[str, Any]]:
+        rows = [s.to_dict() for s in self.stages.stages(view)] if self.stages.available else []
+        if view == "teacher":
+            sd = {"name": schema.STATE_DICT, "max_abs": None, "min_passing_atol": None, "comparisons": 0,
+                  "failed": 0, "first_failure": None}
+            if self.state_dict is None:
+                sd["status"] = "not_provided"
+            else:
+                sd.update(status="pass" if self.state_dict.ok else "fail", comparisons=1,
+                          failed=0 if self.state_dict.ok else 1,
+                          first_failure=None if self.state_dict.ok else self.state_dict.summary_line())
+            rows.insert(0, sd)
+        return rows
+
+    def first_divergence(self) -> dict[str, Any] | None:
+        if self.state_dict is not None and not self.state_dict.ok:
+            return {"stage": schema.STATE_DICT, "detail": self.state_dict.summary_line()}
+        first = self.stages.first_failure() if self.stages.available else None
+        if first is None:
+            return None
+        out = {"stage": first.stage, "fixture": first.name, "input": first.input, "view": first.view,
+               "max_abs": _j(first.max_abs), "detail": first.note or f"max |diff| {first.max_abs:.3g}"}
+        if self.module_divergence is not None:
+            out["module"] = self.module_divergence.module
+            out["module_detail"] = self.module_divergence.detail
+        return out
+
+    def summary_line(self) -> str:
+        teacher = self.stage_statuses("teacher")
+        counts = {k: sum(r["status"] == k for r in teacher) for k in S.STATUSES}
+        parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in S.STATUSES if counts[k]]
+        head = f"{self.subject}: {'OK' if self.ok else 'FAILED'} ({', '.join(parts)})"
+        first = self.first_divergence()
+        if first:
+            where = first["stage"] + (f" / {first['module']}" if first.get("module") else "")
+            head += f"; first divergence: {where}"
+        return head
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "subject": self.subject,
+            "description": self.description,
+            "schema_version": schema.SCHEMA_VERSION,
+            "preset": self.preset,
+            "summary": self.summary_line(),
+            "stages": self.stage_statuses("teacher"),
+            "chained": self.stage_statuses("chained"),
+            "first_divergence": self.first_divergence(),
+            "state_dict": None if self.state_dict is None else self.state_dict.to_dict(),
+            "stage_parity": self.stages.to_dict(),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def _j(x: float) -> float | str:
+    import math
+
+    return float(x) if math.isfinite(x) else str(x)
+
+
+# --------------------------------------------------------------------------- the weights the fixtures were made with
+
+
+def write_shared_checkpoint(directory: str | Path, preset: str = "tiny", fixture_dir=S.DEFAULT_FIXTURES) -> Path:
+    """The shared seeded weights (+ the schedule buffers) as a safetensors checkpoint, digest checked."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from audiosr_model import config as cfg
+    from audiosr_model.diffusion import schedule_buffers
+    from audiosr_verify.oracle import export
+
+    weights = export.shared_tiny_weights() if preset == "tiny" else export.shared_weights(
+        export.read_manifest(data_path("manifests", f"audiosr_{preset}.json")))
+    meta_path = S._resolve(fixture_dir) / "metadata.json"
+    if meta_path.exists():
+        expected = json.loads(meta_path.read_text())["weights"]["digest"]
+        if export.weights_digest(weights) != expected:
+            raise AudioSRError("the regenerated shared weights differ from the ones the fixtures were made with "
+                               "(generator changed?)", meta_path)
+    state = {k: v.contiguous() for k, v in weights.items()}
+    state.update(schedule_buffers(cfg.preset(preset).diffusion))
+    path = Path(directory) / f"shared_{preset}.safetensors"
+    save_file(state, str(path))
+    return path
+
+
+# --------------------------------------------------------------------------- modules
+
+
+def locate_module(subject: Subject, reference: Subject, stage: str, args: tuple,
+                  atol: float = schema.MODULE_ATOL) -> ModuleDivergence | None:
+    """Rerun ``stage`` with ``args`` in both, with hooks on every module of the stage; the first that departs."""
+    from audiosr_verify.checks.first_divergence import compare_modules
+    from audiosr_verify.oracle.module_hooks import record_module_outputs
+
+    prefix = schema.stage(stage).module_prefix
+    root, ref_root = subject.module_root(), reference.module_root()
+    if prefix is None or root is None or ref_root is None:
+        return None
+    ours, ours_order, _ = record_module_outputs(root, prefix, lambda: getattr(subject, stage)(*args))
+    ref, ref_order, _ = record_module_outputs(ref_root, prefix, lambda: getattr(reference, stage)(*args))
+    rows = compare_modules(ref, ref_order, ours, ours_order, atol)
+    first = next((r for r in rows if r.status in ("diverges", "only_ours")), None)
+    if first is None:
+        return None
+    c = first.comparison
+    if c is None:
+        detail = "a module the original does not have ran"
+    elif c.ours_shape is not None:
+        detail = c.note
+    else:
+        detail = f"max |diff| {c.max_abs:.3g} (cosine {c.cosine:.6f})"
+    return ModuleDivergence(stage, first.module, first.key, first.type, detail)
+
+
+# --------------------------------------------------------------------------- the check
+
+
+def run_check(
+    spec: str | Subject,
+    *,
+    preset: str = "tiny",
+    fixture_dir: str | Path = S.DEFAULT_FIXTURES,
+    inputs: Iterable[str] | None = None,
+    views: Iterable[str] = S.VIEWS,
+    modules: bool = True,
+    stop_at_first_failure: bool = False,
+    device: str = "cpu",
+    options: dict[str, str] | None = None,
+    progress: Progress = None,
+) -> CheckResult:
+    """Load the subject ``spec`` names (or take the object) and run every check on it."""
+    from audiosr_verify.subjects.loader import load_subject
+    from audiosr_verify.subjects.reference import ReferenceSubject
+
+    say = progress or (lambda m: None)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="audiosr-check-") as tmp:
+        say("writing the shared weights")
+        context = SubjectContext(str(write_shared_checkpoint(tmp, preset, fixture_dir)), preset, device,
+                                 dict(options or {}))
+        subject = load_subject(spec, context)
+        result = CheckResult(subject.name, subject.description, preset)
+        layout = subject.state_dict_layout()
+        if layout is not None:
+            say("state-dict layout")
+            result.state_dict = compare_layout(layout, data_path("manifests", f"audiosr_{preset}.json"))
+        say(f"activating {subject.name}")
+        try:
+            subject.activate()
+        except AudioSRError:
+            raise
+        except Exception as exc:
+            raise AudioSRError(f"subject {subject.name}: activate() raised {type(exc).__name__}: {exc}") from None
+        try:
+            result.stages = S.check_stages(subject, fixture_dir, inputs=inputs, views=views, progress=say,
+                                           stop_at_first_failure=stop_at_first_failure)
+            first = result.stages.first_failure("teacher") if result.stages.available else None
+            if modules and first is not None and first.view == "teacher":
+                args = S.last_call(result.stages, first.stage, first.input)
+                if args is not None and schema.stage(first.stage).module_prefix and subject.module_root() is not None:
+                    say(f"locating the first diverging module of {first.stage}")
+                    reference = ReferenceSubject(context)
+                    reference.activate()
+                    result.module_divergence = locate_module(subject, reference, first.stage, args)
+        finally:
+            subject.deactivate()
+    result.seconds = time.monotonic() - start
+    return result
+
+
+__all__ = ["CheckResult", "ModuleDivergence", "locate_module", "run_check", "write_shared_checkpoint"]
+
+
+# --------------------------------------------------------------------------- a subject on the bundled weights
+
+
+def write_random_checkpoint(directory: str | Path, preset: str = "tiny", seed: int = 0) -> Path:
+    """The bundled default's weights (seeded random, `random_state`) as a safetensors checkpoint."""
+    from safetensors.torch import save_file
+
+    from audiosr_model import config as cfg
+    from audiosr_model.load import random_state
+
+    path = Path(directory) / f"random_{preset}_seed{seed}.safetensors"
+    save_file({k: v.contiguous() for k, v in random_state(cfg.preset(preset), seed).items()}, str(path))
+    return path
+
+
+@contextlib.contextmanager
+def opened_subject(spec: str | Subject, checkpoint: str | None = None, preset: str = "tiny", weights_seed: int = 0,
+                   device: str = "cpu", options: dict[str, str] | None = None):
+    """An activated subject on ``checkpoint`` (default: the bundled seeded random weights); deactivated after."""
+    from audiosr_verify.subjects.loader import load_subject
+
+    with tempfile.TemporaryDirectory(prefix="audiosr-subject-") as tmp:
+        path = checkpoint or str(write_random_checkpoint(tmp, preset, weights_seed))
+        subject = load_subject(spec, SubjectContext(str(path), preset, device, dict(options or {})))
+        try:
+            subject.activate()
+        except AudioSRError:
+            raise
+        except Exception as exc:
+            raise AudioSRError(f"subject {subject.name}: activate() raised {type(exc).__name__}: {exc}") from None
+        try:
+            yield subject
+        finally:
+            subject.deactivate()

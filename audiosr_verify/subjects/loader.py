@@ -1,0 +1,114 @@
+"""Name -> subject: built-in names, ``package.module:factory`` and ``path/to/file.py:factory``.
+
+Built-in names:
+
+    reference          our implementation (audiosr_model), faithful level
+    original           audiosr 0.0.7 itself, running in the oracle venv (audiosr-verify oracle setup)
+    fault:NAME         the reference with one porting fault (subjects/faults.py; `fault:list` names them)
+
+A file is imported under a private module name; its directory is appended to
+``sys.path`` (after everything else, so a ``model.py`` beside it shadows
+nothing of ours) for its own sibling imports. Every problem is one
+`AudioSRError` line naming the subject.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from audiosr_model.errors import AudioSRError
+from audiosr_verify.subject import Subject, SubjectContext, call_factory
+
+BUILTIN: dict[str, str] = {
+    "reference": "audiosr_verify.subjects.reference:make_subject",
+    "original": "audiosr_verify.subjects.original:make_subject",
+}
+
+
+def describe_builtins() -> str:
+    return "reference, original, fault:NAME (fault:list)"
+
+
+def _split(spec: str) -> tuple[str, str]:
+    if spec.count(":") == 0:
+        raise AudioSRError(f"subject {spec!r}: not a built-in name ({describe_builtins()}); "
+                           "give package.module:factory or path/to/file.py:factory")
+    where, factory = spec.rsplit(":", 1)
+    if not where or not factory.isidentifier():
+        raise AudioSRError(f"subject {spec!r}: expected package.module:factory or file.py:factory")
+    return where, factory
+
+
+def _load_file(path: Path) -> Any:
+    if not path.is_file():
+        raise AudioSRError("subject file not found" if not path.exists() else "subject is not a regular file", path)
+    name = "audiosr_subject_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise AudioSRError("cannot import subject file", path)
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.append(folder)  # last: its neighbours never shadow our packages
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise AudioSRError(f"importing the subject raised {type(exc).__name__}: {_one_line(exc)}", path) from None
+    return module
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def resolve_factory(spec: str) -> Callable[..., Any]:
+    """The factory a subject spec names (not called yet)."""
+    if spec in BUILTIN:
+        spec = BUILTIN[spec]
+    if spec.startswith("fault:"):
+        from audiosr_verify.subjects import faults
+
+        return faults.factory(spec.split(":", 1)[1])
+    where, factory = _split(spec)
+    if where.endswith(".py") or "/" in where or "\\" in where:
+        module = _load_file(Path(where))
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise AudioSRError(f"subject {spec!r}: cannot import {where} ({_one_line(exc)})") from None
+        except Exception as exc:
+            raise AudioSRError(f"subject {spec!r}: importing {where} raised {type(exc).__name__}: "
+                               f"{_one_line(exc)}") from None
+    fn = getattr(module, factory, None)
+    if not callable(fn):
+        raise AudioSRError(f"subject {spec!r}: {where} has no callable {factory}")
+    return fn
+
+
+def load_subject(spec: str | Subject, context: SubjectContext) -> Subject:
+    """The subject ``spec`` names, made by its factory with ``context``."""
+    if not isinstance(spec, str):
+        from audiosr_verify.subject import as_subject
+
+        return as_subject(spec)
+    factory = resolve_factory(spec)
+    try:
+        subject = call_factory(factory, context)
+    except AudioSRError:
+        raise
+    except Exception as exc:
+        raise AudioSRError(f"subject {spec!r}: its factory raised {type(exc).__name__}: {_one_line(exc)}") from None
+    if not subject.provided() and subject.state_dict_layout() is None:
+        raise AudioSRError(f"subject {spec!r} provides no stage of the schema and no state-dict layout")
+    return subject
+
+
+__all__ = ["BUILTIN", "describe_builtins", "load_subject", "resolve_factory"]
