@@ -138,15 +138,6 @@ def test_result_serialises_and_renders(suite):
     print(text)  # shown with -s / on failure
 
 
-def test_report_section_uses_the_suite(monkeypatch, suite):
-    from audiosr_verify.report import model as report
-
-    monkeypatch.setattr(F, "run_fixture_suite", lambda *a, **k: suite)
-    section = report.functional_section()
-    assert section.status == "pass", section.summary
-    assert any(t.title == "stages" for t in section.tables)
-
-
 # --------------------------------------------------------------------------- compare.py on its own
 
 

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import base64
-import importlib.machinery
 import json
 import re
 import struct
-import sys
-import types
 import zlib
 
 import numpy as np
@@ -135,32 +132,17 @@ def test_renderers(golden_run, tmp_path):
     assert sorted(p.name for p in written) == ["report.html", "report.json", "report.md"]
 
 
-def test_functional_section_hook(monkeypatch):
-    name = "audiosr_verify_test_functional"
-    assert R.functional_section(name).status == "not_available"
+def test_functional_section_from_a_check_result():
+    from audiosr_verify.checks.subject_check import run_check
 
-    class Result:
-        ok = False
-
-        def to_dict(self):
-            return {"ok": False, "stages": [{"stage": "vae.encode", "max_abs": 0.5, "ok": False},
-                                            {"stage": "vocoder", "max_abs": 1e-7, "ok": True}]}
-
-        def summary_line(self):
-            return "1 of 2 stages differ"
-
-    mod = types.ModuleType(name)
-    mod.__spec__ = importlib.machinery.ModuleSpec(name, None)
-    mod.run_fixture_suite = Result
-    monkeypatch.setitem(sys.modules, name, mod)
-    section = R.functional_section(name)
-    assert section.status == "fail" and section.summary == "1 of 2 stages differ"
-    assert section.tables[0].rows[0][0] == "vae.encode" and section.tables[0].row_status == ["fail", "pass"]
+    check = run_check("fault:vocoder_output_padding", inputs=["tone_mix_16k"], views=("teacher",))
+    section = R.functional_section(check=check)
+    assert section.status == "fail" and "first divergence" in section.summary
+    assert section.items[0].name.startswith("first divergence: vocoder, module first_stage_model.vocoder.ups.1")
+    stages = section.tables[0]
+    assert stages.title == "stages" and ["vocoder", "fail"] == stages.rows[[r[0] for r in stages.rows].index("vocoder")][:2]
 
 
-def test_property_section_without_tests(tmp_path):
-    section = R.property_section(root=tmp_path)
-    assert section.status == "not_available" and "no property tests" in section.summary
 
 
 def test_junit_summary(tmp_path):

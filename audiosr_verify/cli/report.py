@@ -102,7 +102,10 @@ def _golden_source(args, console, store):
     else:
         settings = RunSettings.for_subjects(args.subject, preset=preset, weights_seed=args.weights_seed)
     console.print(f"loading subject {args.subject}", highlight=False)
-    with opened_subject(args.subject, args.checkpoint, preset, args.weights_seed, args.device) as subject:
+    from audiosr_model.load import resolve_device
+
+    device = str(resolve_device(args.device))
+    with opened_subject(args.subject, args.checkpoint, preset, args.weights_seed, device) as subject:
         yield subject_producer(subject, settings, store.inputs_dir), f"subject {subject.name}", settings
 
 
@@ -203,13 +206,13 @@ def cmd_report(args) -> int:
         raise AudioSRError("output path exists and is not a directory", out_dir)
     store, cases = _store_and_cases(args)
     t0 = time.perf_counter()
-    net, described, settings = _network_and_settings(args, err)
-    with _progress(err) as progress:
-        stage = progress.add_task("report", total=None)
-        report = R.build_report(net, settings, store=store, cases=cases, properties=not args.no_properties,
-                                strict=args.strict, model_description=described,
-                                progress=lambda what: progress.update(stage, description=what),
-                                case_progress=_case_progress(progress))
+    with _golden_source(args, err, store) as (source, described, settings):
+        with _progress(err) as progress:
+            stage = progress.add_task("report", total=None)
+            report = R.build_report(source, settings, store=store, cases=cases, properties=not args.no_properties,
+                                    strict=args.strict, model_description=described,
+                                    progress=lambda what: progress.update(stage, description=what),
+                                    case_progress=_case_progress(progress), subject=args.subject or "reference")
     print_rich(report, _out_console())
     written = write_all(report, out_dir)
     err.print(f"wrote {', '.join(str(p) for p in written)} in {time.perf_counter() - t0:.0f} s", highlight=False,

@@ -578,6 +578,8 @@ def subject_producer(subject, settings: RunSettings, inputs_dir: str | os.PathLi
         data, rate = sf.read(str(Path(inputs_dir) / case.input), dtype="float32", always_2d=True)
         out = subject.enhance(np.ascontiguousarray(data.T), int(rate), settings.seed, settings.steps,
                               settings.guidance_scale)
+        if isinstance(out, dict):
+            out = out["waveform"]
         out = out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out)
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
@@ -606,8 +608,11 @@ def run_golden(source, settings: RunSettings, store: GoldenStore | None = None,
             t0 = time.perf_counter()
             try:
                 obtained = produce(case)
-            except AudioSRError as exc:
-                run.results.append(CaseResult(case.name, settings.key, "error", message=str(exc),
+            except Exception as exc:  # our AudioSRError, or whatever a subject raises: the case errs, the run goes on
+                if not isinstance(exc, AudioSRError) and hasattr(source, "unet"):
+                    raise  # a bug of ours: let it show
+                message = str(exc) if isinstance(exc, AudioSRError) else f"{type(exc).__name__}: {exc}"
+                run.results.append(CaseResult(case.name, settings.key, "error", message=message,
                                               golden_dir=str(store.case_dir(settings.key, case.name))))
                 continue
             seconds = time.perf_counter() - t0

@@ -172,8 +172,9 @@ def _parity_item(name: str, result) -> Item:
 
 
 def parity_section(checkpoint: str | None, preset: str, random_seed: int | None = 0,
-                   manifest: str | os.PathLike | None = None) -> Section:
-    """State-dict parity of the model in use, and of the committed basic manifest if present."""
+                   manifest: str | os.PathLike | None = None, layout=None, subject: str = "") -> Section:
+    """State-dict parity of the model in use, of the committed basic manifest if present, and of a
+    subject's layout (``layout``: a `LayoutResult`) against the original's."""
     if importlib.util.find_spec("audiosr_verify.checks.state_dict") is None:
         return Section("state_dict_parity", "State-dict parity", "not_available",
                        "audiosr_verify.checks.state_dict is not available")
@@ -203,10 +204,16 @@ def parity_section(checkpoint: str | None, preset: str, random_seed: int | None 
     else:
         items.append(Item(f"manifest {manifest.name}", "not_available",
                           f"{manifest} not present (write it with `audiosr-verify manifest`)"))
+    if layout is not None:
+        items.append(Item(f"layout of subject {subject} vs the original's", "pass" if layout.ok else "fail",
+                          layout.summary_line()))
     failed = [i for i in items if i.status == "fail"]
     status = "fail" if failed else "pass"
     summary = "; ".join(i.summary for i in items if i.status != "not_available")
-    return Section("state_dict_parity", "State-dict parity", status, summary, items, data=_keys_trimmed(data))
+    data = _keys_trimmed(data)
+    if layout is not None:
+        data["subject_layout"] = layout.to_dict()
+    return Section("state_dict_parity", "State-dict parity", status, summary, items, data=data)
 
 
 def _keys_trimmed(data: dict[str, Any]) -> dict[str, Any]:
@@ -222,27 +229,34 @@ def _keys_trimmed(data: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- functional parity
 
 
-def functional_section(module: str = "audiosr_verify.checks.stages") -> Section:
-    """Hook for the functional-parity suite: ``<module>.run_fixture_suite()`` with ``to_dict()``."""
+def functional_section(subject: str = "reference", check=None) -> Section:
+    """Stage parity of ``subject`` (a `check` result: state dict, stages in both views, first divergence)."""
+    from audiosr_verify.checks.subject_check import run_check
+
     title = "Functional parity"
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        found = False
-    if not found:
-        return Section("functional_parity", title, "not_available",
-                       f"{module} is not available (functional-parity suite not installed yet)")
-    mod = importlib.import_module(module)
-    if not hasattr(mod, "run_fixture_suite"):
-        return Section("functional_parity", title, "not_available", f"{module} has no run_fixture_suite()")
-    result = mod.run_fixture_suite()
-    data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
-    ok = getattr(result, "ok", getattr(result, "passed", data.get("ok", data.get("passed"))))
-    status = "not_available" if ok is None and data.get("available") is False else ("pass" if ok else "fail")
-    summary = result.summary_line() if hasattr(result, "summary_line") else str(data.get("summary", ""))
-    section = Section("functional_parity", title, status, summary, data=data)
-    section.tables = [t for t in (_generic_table(k, v) for k, v in data.items()) if t is not None]
-    return section
+    result = check if check is not None else run_check(subject)
+    if not result.stages.available:
+        return Section("functional_parity", title, "not_available", result.stages.reason)
+    data = result.to_dict()
+    first = result.first_divergence()
+    items = []
+    if first:
+        where = first["stage"] + (f", module {first['module']}" if first.get("module") else "")
+        items.append(Item(f"first divergence: {where}", "fail",
+                          str(first.get("module_detail") or first.get("detail") or "")))
+    teacher = result.stage_statuses("teacher")
+    chained = {r["name"]: r for r in result.stage_statuses("chained")}
+    fmt = lambda x: "-" if x is None else (G._fmt(x) if isinstance(x, float) else str(x))  # noqa: E731
+    stages = Table(["stage", "teacher-forced", "max |diff|", "min passing atol", "chained", "chained max |diff|"],
+                   [[r["name"], r["status"], fmt(r["max_abs"]), fmt(r["min_passing_atol"]),
+                     chained.get(r["name"], {}).get("status", "-"), fmt(chained.get(r["name"], {}).get("max_abs"))]
+                    for r in teacher], title="stages",
+                   row_status=[{"pass": "pass", "fail": "fail"}.get(r["status"]) for r in teacher])
+    rows = data["stage_parity"]["comparisons"]
+    comparisons = _generic_table("comparisons", rows)
+    status = "pass" if result.ok else "fail"
+    return Section("functional_parity", title, status, result.summary_line(), items,
+                   [t for t in (stages, comparisons) if t is not None], data=data)
 
 
 def _generic_table(name: str, value: Any) -> Table | None:
@@ -337,22 +351,27 @@ def golden_section(run: G.GoldenRun | None, store: G.GoldenStore | None = None, 
 
 
 def property_section(pattern: str = PROPERTY_TESTS, root: str | os.PathLike | None = None,
-                     timeout: float = 900.0) -> Section:
-    """Run the property tests (not slow, not oracle) in a subprocess and summarise the JUnit XML."""
+                     timeout: float = 900.0, subject: str = "reference") -> Section:
+    """Run the property tests (not slow, not oracle) in a subprocess and summarise the JUnit XML.
+
+    Always the packaged invariants of ``subject`` (audiosr_verify/testing/suite/test_properties.py,
+    present in a wheel too); in a source tree also our own contract's (tests/test_properties_*.py).
+    """
+    from audiosr_verify.testing.suite import test_properties as packaged
+
     title = "Property tests"
     root = Path(root) if root is not None else Path(__file__).resolve().parents[2]  # the source tree
-    files = sorted(root.glob(pattern))
-    if not files:
-        return Section("property_tests", title, "not_available",
-                       f"no property tests ({pattern}) in {root} yet")
+    files = [Path(packaged.__file__)] + sorted(root.glob(pattern))
     with tempfile.TemporaryDirectory(prefix="audiosr-props-") as tmp:
         xml = Path(tmp) / "junit.xml"
         cmd = [sys.executable, "-m", "pytest", "-q", "-m", "not slow and not oracle", "-p", "no:cacheprovider",
-               f"--junitxml={xml}", *[str(f.relative_to(root)) for f in files]]
+               f"--junitxml={xml}", f"--audiosr-subject={subject}", *[str(f) for f in files]]
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        if (root / "audiosr_verify").is_dir():
+            env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         try:
-            proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(cmd, cwd=root if root.is_dir() else None, env=env, capture_output=True, text=True,
+                                  timeout=timeout)
         except subprocess.TimeoutExpired:
             return Section("property_tests", title, "error", f"timed out after {timeout:.0f} s")
         if not xml.is_file():
@@ -412,17 +431,26 @@ def build_report(net, settings: G.RunSettings, *, store: G.GoldenStore | None = 
                  cases: list[G.GoldenCase] | None = None, properties: bool = True,
                  strict: bool = False, model_description: str = "",
                  progress: Progress | None = None,
-                 case_progress: G.ProgressFn | None = None) -> Report:
-    """Run every section for ``net`` (made from ``settings``) and collect them in one `Report`."""
+                 case_progress: G.ProgressFn | None = None, subject: str = "reference") -> Report:
+    """Run every section and collect them in one `Report`.
+
+    ``net`` (made from ``settings``) produces the golden outputs: our network, or a subject's outputs
+    (`golden.subject_producer`); ``subject`` is checked stage by stage and by the property tests.
+    """
     say = progress or (lambda what: None)
     store = store or G.GoldenStore()
     report = Report(model=model_description or settings.describe(), environment=environment(), strict=strict)
 
+    say(f"functional parity ({subject})")
+    from audiosr_verify.checks.subject_check import run_check
+
+    check = run_check(subject)
     say("state-dict parity")
     report.sections.append(_timed("state_dict_parity", "State-dict parity", lambda: parity_section(
-        settings.checkpoint, settings.preset, settings.weights_seed)))
-    say("functional parity")
-    report.sections.append(_timed("functional_parity", "Functional parity", functional_section))
+        settings.checkpoint, settings.preset, settings.weights_seed, layout=check.state_dict,
+        subject=check.subject)))
+    report.sections.append(_timed("functional_parity", "Functional parity",
+                                  lambda: functional_section(subject, check)))
     say("golden regression")
 
     def golden() -> Section:
@@ -435,7 +463,8 @@ def build_report(net, settings: G.RunSettings, *, store: G.GoldenStore | None = 
     report.sections.append(_timed("golden_regression", "Golden regression", golden))
     if properties:
         say("property tests")
-        report.sections.append(_timed("property_tests", "Property tests", property_section))
+        report.sections.append(_timed("property_tests", "Property tests",
+                                      lambda: property_section(subject=subject)))
     else:
         report.sections.append(Section("property_tests", "Property tests", "not_available", "skipped (--no-properties)"))
     return report
