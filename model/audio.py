@@ -21,7 +21,6 @@ parity tests can check each one.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -50,29 +49,16 @@ def read_audio(path: str | os.PathLike, min_samples_48k: int = MIN_SAMPLES_48K) 
     ``assert waveform_length > 100`` in ``pad_wav`` with a clear message, before
     any work is done.
     """
-    p = Path(path)
-    if not p.exists():
-        raise AudioSRError("file not found", path)
-    if p.is_dir():
-        raise AudioSRError("is a directory, not an audio file", path)
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise AudioSRError(f"cannot access file ({exc.strerror or exc})", path) from None
-    if size == 0:
-        raise AudioSRError("file is empty (0 bytes)", path)
-    try:  # libsndfile would only say "System error." for e.g. a permission problem
-        with open(p, "rb"):
-            pass
-    except OSError as exc:
-        raise AudioSRError(f"cannot open file ({exc.strerror or exc})", path) from None
-    try:
-        data, rate = sf.read(str(p), dtype="float32", always_2d=True)
-    except sf.LibsndfileError as exc:
-        # libsndfile's own text says what is wrong (format not recognised, truncated, ...)
-        raise AudioSRError(f"cannot decode audio: {exc.error_string}", path) from None
-    except (RuntimeError, TypeError, ValueError, OSError) as exc:
-        raise AudioSRError(f"cannot decode audio: {exc}", path) from None
+    from audiosr_model.safe_open import open_input
+
+    with open_input(path, "audio file") as f:  # a regular, non-empty file; never a pipe or device
+        try:
+            data, rate = sf.read(f, dtype="float32", always_2d=True)
+        except sf.LibsndfileError as exc:
+            # libsndfile's own text says what is wrong (format not recognised, truncated, ...)
+            raise AudioSRError(f"cannot decode audio: {exc.error_string}", path) from None
+        except (RuntimeError, TypeError, ValueError, OSError) as exc:
+            raise AudioSRError(f"cannot decode audio: {exc}", path) from None
     if data.ndim != 2 or data.shape[1] == 0:
         raise AudioSRError("audio has no channels", path)
     if data.shape[0] == 0:
@@ -109,7 +95,9 @@ def to_mono(x: np.ndarray, mode: str = "mean") -> np.ndarray:
     if mode == "first":
         return x[0]
     if mode == "mean":
-        return x.mean(axis=0, dtype=np.float32) if x.dtype == np.float32 else x.mean(axis=0)
+        # summed in float64: finite float32 samples near +-3.4e38 would overflow a float32 sum
+        mean = x.mean(axis=0, dtype=np.float64)
+        return mean.astype(np.float32) if x.dtype == np.float32 else mean
     raise ValueError(f"unknown mono mode {mode!r}; use 'mean' or 'first'")
 
 
@@ -236,6 +224,8 @@ def write_audio_atomic(
     comes from the extension of ``path`` (soundfile rules); the file gets the
     usual umask-based permissions, not the 0600 of a temp file.
     """
+    from audiosr_model.publish import publish_file
+
     p = Path(path)
     directory = p.parent if str(p.parent) else Path(".")
     if not directory.is_dir():
@@ -247,34 +237,15 @@ def write_audio_atomic(
         data = data.T  # soundfile wants [samples, channels]
     elif data.ndim != 1:
         raise AudioSRError(f"cannot write a waveform of shape {np.shape(waveform)}", path)
-    fmt = sf.available_formats().get(p.suffix.lstrip(".").upper())
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise AudioSRError(f"cannot create a file in the output directory ({exc.strerror or exc})", directory) from None
-    os.close(fd)
-    try:
-        if fmt is None:
-            raise AudioSRError(f"unknown audio file extension {p.suffix!r}", path)
+    container = p.suffix.lstrip(".").upper()
+    if container not in sf.available_formats():
+        raise AudioSRError(f"unknown audio file extension {p.suffix!r}", path)
+
+    def write(tmp: Path) -> None:
         # format given explicitly: the temp name's suffix would not tell soundfile
-        sf.write(tmp, data, int(sample_rate), subtype=subtype, format=p.suffix.lstrip(".").upper())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, p)
-    except AudioSRError:
-        _remove_quietly(tmp)
-        raise
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as exc:
-        _remove_quietly(tmp)
-        raise AudioSRError(f"cannot write audio: {exc}", path) from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
+        try:
+            sf.write(str(tmp), data, int(sample_rate), subtype=subtype, format=container)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise AudioSRError(f"cannot write audio: {exc}", path) from None
 
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
+    publish_file(p, write, what="audio file")

@@ -1,8 +1,9 @@
 """Validated, block-wise reading of audio files (for inputs of any length).
 
 `read_audio_info` checks what can be checked without decoding samples: the
-file exists, is a regular readable non-empty file, has a format libsndfile
-reads, is not truncated (WAV/RF64/W64/AIFF/CAF: the data chunk holds as many
+file exists, is a regular readable non-empty file (``safe_open.open_input``:
+a named pipe or a device is refused before it is read, and libsndfile decodes
+the very descriptor that was checked), has a format libsndfile reads, is not truncated (WAV/RF64/W64/AIFF/CAF: the data chunk holds as many
 bytes as its header declares), has channels, samples and a supported rate.
 `read_audio_block` reads a range of frames and rejects NaN/Inf and short
 reads. `check_audio_file` does both over the whole file, block by block, so
@@ -17,15 +18,18 @@ from `MIN_RATE` to `MAX_RATE`.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import stat
 import struct
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 
 from audiosr_model.errors import AudioSRError
+from audiosr_model.safe_open import open_input
 
 MIN_RATE, MAX_RATE = 1000, 384000
 MODEL_RATE = 48000
@@ -35,33 +39,49 @@ SCAN_BLOCK_FRAMES = 1 << 18
 _DECODE_ERRORS = (RuntimeError, TypeError, ValueError, OSError)
 
 
-def read_audio_info(path: str | Path):
-    """soundfile's info for ``path``, or an AudioSRError saying what is wrong."""
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the header says (soundfile's names), read from the checked file."""
+
+    path: str
+    samplerate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.samplerate
+
+
+@contextlib.contextmanager
+def open_audio(path: str | Path, check_truncation: bool = False) -> Iterator[sf.SoundFile]:
+    """libsndfile on the descriptor `safe_open.open_input` checked (a regular file, never a pipe).
+
+    With ``check_truncation`` the container's data chunk is first compared
+    with the file's size (see `_data_shortfall`), after the header decodes.
+    """
+    with open_input(path, "audio file") as f:
+        shortfall = _data_shortfall(f, os.fstat(f.fileno()).st_size) if check_truncation else None
+        os.lseek(f.fileno(), 0, os.SEEK_SET)  # libsndfile reads the descriptor from where it stands
+        try:
+            snd = sf.SoundFile(f.fileno(), closefd=False)
+        except _DECODE_ERRORS as exc:  # libsndfile reports every malformed file its own way
+            raise AudioSRError(f"not a readable audio file ({_reason(exc)})", path) from None
+        with snd:
+            if shortfall is not None:
+                declared, present = shortfall
+                raise AudioSRError(f"file is truncated: its header declares {declared} bytes of audio data, "
+                                   f"only {present} are present", path)
+            yield snd
+
+
+def read_audio_info(path: str | Path) -> AudioInfo:
+    """The header of ``path``, or an AudioSRError saying what is wrong."""
     p = Path(path)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise AudioSRError("no such file", p) from None
-    except OSError as exc:
-        raise AudioSRError(f"cannot access file ({exc.strerror or exc})", p) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise AudioSRError("is a directory, not an audio file", p)
-    if not stat.S_ISREG(st.st_mode):
-        raise AudioSRError("is not a regular file (device, pipe or socket)", p)
-    if not os.access(p, os.R_OK):
-        raise AudioSRError("file is not readable (permission denied)", p)
-    if st.st_size == 0:
-        raise AudioSRError("file is empty (0 bytes)", p)
-    try:
-        info = sf.info(str(p))
-    except _DECODE_ERRORS as exc:  # libsndfile reports every malformed file its own way
-        raise AudioSRError(f"not a readable audio file ({_reason(exc)})", p) from None
-    shortfall = _data_shortfall(p, st.st_size)
-    if shortfall is not None:
-        declared, present = shortfall
-        raise AudioSRError(
-            f"file is truncated: its header declares {declared} bytes of audio data, only {present} are present", p
-        )
+    with open_audio(p, check_truncation=True) as snd:
+        info = AudioInfo(str(p), int(snd.samplerate), int(snd.channels), int(snd.frames), snd.format, snd.subtype)
     if info.channels < 1:
         raise AudioSRError("audio has no channels", p)
     if not MIN_RATE <= info.samplerate <= MAX_RATE:
@@ -81,9 +101,11 @@ def samples_at_48k(frames: int, rate: int) -> int:
 def read_audio_block(path: str | Path, start: int, stop: int) -> np.ndarray:
     """Frames [start, stop) as float32 [channels, samples]; rejects NaN/Inf and short reads."""
     try:
-        with sf.SoundFile(str(path)) as f:
+        with open_audio(path) as f:
             f.seek(start)
             data = f.read(stop - start, dtype="float32", always_2d=True)
+    except AudioSRError:
+        raise
     except _DECODE_ERRORS as exc:
         raise AudioSRError(f"cannot read audio data ({_reason(exc)})", path) from None
     if data.shape[0] < stop - start:
@@ -115,7 +137,7 @@ def check_audio_file(path: str | Path, min_samples_48k: int = MIN_SAMPLES_48K, s
         return info
     seen = 0
     try:
-        with sf.SoundFile(str(path)) as f:
+        with open_audio(path) as f:
             while True:
                 block = f.read(SCAN_BLOCK_FRAMES, dtype="float32", always_2d=True)
                 if not np.isfinite(block).all():
@@ -139,7 +161,7 @@ def check_audio_file(path: str | Path, min_samples_48k: int = MIN_SAMPLES_48K, s
 # ---------------------------------------------------------------- truncation
 
 
-def _data_shortfall(path: Path, size: int) -> tuple[int, int] | None:
+def _data_shortfall(f, size: int) -> tuple[int, int] | None:
     """``(declared, present)`` data bytes when the data chunk is cut short, else None.
 
     libsndfile opens a WAV/AIFF whose data chunk is shorter than its header
@@ -151,19 +173,19 @@ def _data_shortfall(path: Path, size: int) -> tuple[int, int] | None:
     Streaming writers that leave the size unset (0 or 0xFFFFFFFF) are accepted.
     """
     try:
-        with open(path, "rb") as f:
-            head = f.read(40)
-            if len(head) < 12:
-                return None
-            if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:12] == b"WAVE":
-                return _riff_shortfall(f, size, ">" if head[:4] == b"RIFX" else "<")
-            if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-                return _chunks_shortfall(f, size, ">", b"SSND", 12)
-            if head[:4] == b"riff" and len(head) >= 40 and head[24:28] == b"wave":
-                return _w64_shortfall(f, size)
-            if head[:4] == b"caff":
-                return _caf_shortfall(f, size)
-    except OSError:
+        f.seek(0)
+        head = f.read(40)
+        if len(head) < 12:
+            return None
+        if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+            return _riff_shortfall(f, size, ">" if head[:4] == b"RIFX" else "<")
+        if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+            return _chunks_shortfall(f, size, ">", b"SSND", 12)
+        if head[:4] == b"riff" and len(head) >= 40 and head[24:28] == b"wave":
+            return _w64_shortfall(f, size)
+        if head[:4] == b"caff":
+            return _caf_shortfall(f, size)
+    except (OSError, struct.error):
         return None
     return None
 
@@ -243,6 +265,8 @@ def _reason(exc: BaseException) -> str:
 __all__ = [
     "MAX_RATE",
     "MIN_RATE",
+    "AudioInfo",
+    "open_audio",
     "check_audio_file",
     "read_audio_block",
     "read_audio_info",

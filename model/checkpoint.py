@@ -200,27 +200,30 @@ def load_into(model: "torch.nn.Module", state: "Mapping[str, torch.Tensor]", sou
 def save_checkpoint(state: "Mapping[str, torch.Tensor]", path: str | Path, fmt: str | None = None) -> None:
     """Write ``state`` as the original format (``{"state_dict": ...}`` zip pickle) or safetensors.
 
-    Writes to a temporary file first, so a failure leaves no partial checkpoint.
+    Published by ``audiosr_model.publish`` (temporary file, then rename): a
+    failure, a full disk or an interruption leaves no partial checkpoint.
     """
+    from audiosr_model.publish import publish_file, write_error
+
     path = Path(path)
     fmt = fmt or ("safetensors" if path.suffix == ".safetensors" else "bin")
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        if fmt == "safetensors":
-            from safetensors.torch import save_file
+    if fmt not in ("safetensors", "bin"):
+        raise AudioSRError(f"unknown checkpoint format {fmt!r} (use bin or safetensors)", path)
 
-            # safetensors refuses aliased storages: give each key its own copy.
-            save_file({k: v.detach().contiguous().clone() for k, v in state.items()}, str(tmp))
-        elif fmt == "bin":
-            import torch
+    def write(tmp: Path) -> None:
+        try:
+            if fmt == "safetensors":
+                from safetensors.torch import save_file
 
-            torch.save({"state_dict": dict(state)}, tmp)
-        else:
-            raise AudioSRError(f"unknown checkpoint format {fmt!r} (use bin or safetensors)", path)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise AudioSRError(f"cannot write checkpoint: {exc.strerror or exc}", path) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+                # safetensors refuses aliased storages: give each key its own copy.
+                save_file({k: v.detach().contiguous().clone() for k, v in state.items()}, str(tmp))
+            else:
+                import torch
+
+                torch.save({"state_dict": dict(state)}, tmp)
+        except OSError:
+            raise
+        except Exception as exc:  # torch and safetensors report a failed write (disk full) as their own errors
+            raise AudioSRError(f"cannot write checkpoint: {write_error(exc, path)}", path) from None
+
+    publish_file(path, write, what="checkpoint")

@@ -18,6 +18,7 @@ Every problem a user can act on becomes a one-line `AudioSRError`.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import io
 import json
@@ -26,9 +27,10 @@ import os
 import pickle
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 from audiosr_model.errors import AudioSRError
+from audiosr_model.safe_open import check_input, open_input
 
 __all__ = [
     "CheckpointListing",
@@ -69,7 +71,11 @@ _LEGACY_MESSAGE = (
     "legacy (non-zip) torch checkpoint is not supported; "
     "re-save it with torch.save in a current PyTorch"
 )
-_MAX_PICKLE = 1 << 30  # data.pkl only holds metadata; anything bigger is hostile
+# data.pkl only holds metadata (keys, shapes, strides): 0.4 MB for the 3,743 keys of the
+# released checkpoint. The bound is on the bytes actually inflated, not on the size the
+# zip's directory declares, so a small archive that inflates to a gigabyte costs 64 MB
+# at most before it is refused.
+_MAX_PICKLE = 64 << 20
 _MAX_SAFETENSORS_HEADER = 100 << 20  # the safetensors library's own limit
 
 
@@ -195,6 +201,16 @@ def _codecs_encode(text, encoding):
     return text.encode("latin1")
 
 
+def _bytearray(data=b"", encoding=None):
+    # Pickles spell a bytearray as bytearray(bytes) or bytearray(str, "latin-1"); bytearray(N)
+    # would allocate N bytes from a number in the file, so only those two forms pass.
+    if isinstance(data, (bytes, bytearray)) and encoding is None:
+        return bytearray(data)
+    if isinstance(data, str) and encoding in ("latin1", "latin-1"):
+        return bytearray(data, "latin-1")
+    raise ValueError("bytearray from anything but bytes or a latin-1 string")
+
+
 def _safe_globals() -> dict[tuple[str, str], Any]:
     table: dict[tuple[str, str], Any] = {
         ("collections", "OrderedDict"): collections.OrderedDict,
@@ -212,7 +228,7 @@ def _safe_globals() -> dict[tuple[str, str], Any]:
         ("torch", "Size"): tuple,
         ("builtins", "set"): set,
         ("builtins", "frozenset"): frozenset,
-        ("builtins", "bytearray"): bytearray,
+        ("builtins", "bytearray"): _bytearray,
         ("builtins", "complex"): complex,
         ("_codecs", "encode"): _codecs_encode,
     }
@@ -263,30 +279,26 @@ class _SafeUnpickler(pickle.Unpickler):
 # File checks and format sniffing
 
 
+def _open(path: Any):
+    """The checkpoint through `safe_open.open_input`: a regular, non-empty file (never a pipe)."""
+    return open_input(path, "checkpoint")
+
+
 def _file_size(path: Any) -> int:
     """Size of a readable regular file, or an AudioSRError saying why not."""
-    if os.path.isdir(path):
-        raise AudioSRError("is a directory, not a checkpoint file", path)
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        raise AudioSRError("checkpoint file not found", path) from None
-    except OSError as exc:
-        raise AudioSRError(f"cannot read checkpoint: {exc.strerror or exc}", path) from None
+    return check_input(path, "checkpoint")
 
 
 def _read_head(path: Any, n: int = 512) -> bytes:
-    try:
-        with open(path, "rb") as f:
+    with _open(path) as f:
+        try:
             return f.read(n)
-    except OSError as exc:
-        raise AudioSRError(f"cannot read checkpoint: {exc.strerror or exc}", path) from None
+        except OSError as exc:
+            raise AudioSRError(f"cannot read checkpoint: {exc.strerror or exc}", path) from None
 
 
 def _sniff(path: Any) -> str:
     """'torch-zip' or 'safetensors' by content; anything else is an error."""
-    if _file_size(path) == 0:
-        raise AudioSRError("empty file, not a checkpoint", path)
     head = _read_head(path)
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         return "torch-zip"
@@ -358,11 +370,15 @@ def _strip_prefixes(tensors: dict[str, Any]) -> tuple[dict[str, Any], str | None
 # torch zip checkpoints
 
 
-def _open_zip(path: Any) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise AudioSRError(f"truncated or corrupt zip archive ({exc})", path) from None
+@contextlib.contextmanager
+def _open_zip(path: Any) -> Iterator[zipfile.ZipFile]:
+    with _open(path) as f:
+        try:
+            zf = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise AudioSRError(f"truncated or corrupt zip archive ({exc})", path) from None
+        with zf:
+            yield zf
 
 
 def _record_prefix(zf: zipfile.ZipFile, path: Any) -> str:
@@ -384,9 +400,14 @@ def _record_prefix(zf: zipfile.ZipFile, path: Any) -> str:
 def _unpickle_listing(zf: zipfile.ZipFile, prefix: str, path: Any) -> Any:
     info = zf.getinfo(prefix + "data.pkl")
     if info.file_size > _MAX_PICKLE:
-        raise AudioSRError(f"data.pkl is {info.file_size} bytes; refusing to parse it", path)
+        raise AudioSRError(f"data.pkl declares {info.file_size:,} bytes (at most {_MAX_PICKLE:,} for "
+                           "a checkpoint's metadata); refusing to inflate it", path)
     try:
-        raw = zf.read(info)  # the only record read: tensor data records stay untouched
+        with zf.open(info) as record:  # the only record read: tensor data records stay untouched
+            raw = record.read(_MAX_PICKLE + 1)  # bounded whatever the directory claims
+        if len(raw) > _MAX_PICKLE:
+            raise AudioSRError(f"data.pkl inflates past {_MAX_PICKLE:,} bytes (its zip entry "
+                               f"declares {info.file_size:,}); refusing to parse it", path)
         return _SafeUnpickler(raw, str(path)).load()
     except AudioSRError:
         raise
@@ -402,15 +423,23 @@ def _extent(stub: _TensorStub) -> int:
 
 
 def _zip_tensor_info(key: str, stub: _TensorStub, zf: zipfile.ZipFile, prefix: str,
-                     path: Any) -> TensorInfo:
+                     path: Any, archive_size: int) -> TensorInfo:
     if stub.dtype not in _ITEMSIZE:
         raise AudioSRError(f"tensor {key!r} has unsupported dtype {stub.dtype!r}", path)
     itemsize = _ITEMSIZE[stub.dtype]
     record = f"{prefix}data/{stub.storage.key}"
     try:
-        record_size = zf.getinfo(record).file_size  # central directory only, no data read
+        zinfo = zf.getinfo(record)  # central directory only, no data read
     except KeyError:
         raise AudioSRError(f"tensor {key!r}: storage record {record} is missing", path) from None
+    if zinfo.compress_type != zipfile.ZIP_STORED:
+        # torch.save stores tensor data uncompressed; a compressed record could inflate without bound
+        raise AudioSRError(f"storage record {record} is compressed; torch checkpoints store tensor data "
+                           "uncompressed (refusing to inflate it)", path)
+    if zinfo.header_offset + zinfo.compress_size > archive_size:
+        raise AudioSRError(f"storage record {record} extends past the end of the file "
+                           "(truncated or corrupt checkpoint)", path)
+    record_size = zinfo.file_size
     needed = (stub.offset + _extent(stub)) * itemsize if _extent(stub) else 0
     if needed > min(record_size, stub.storage.nbytes):
         raise AudioSRError(f"tensor {key!r} points past the end of storage record {record} "
@@ -425,7 +454,8 @@ def _inspect_zip(path: Any) -> CheckpointListing:
         obj = _unpickle_listing(zf, prefix, path)
         wrapper, stubs, extras = _split(obj, path, lambda v: isinstance(v, _TensorStub))
         stubs, stripped = _strip_prefixes(stubs)
-        tensors = {k: _zip_tensor_info(k, s, zf, prefix, path) for k, s in stubs.items()}
+        archive_size = os.fstat(zf.fp.fileno()).st_size
+        tensors = {k: _zip_tensor_info(k, s, zf, prefix, path, archive_size) for k, s in stubs.items()}
     return CheckpointListing(str(path), "torch-zip", wrapper, stripped, tensors, extras)
 
 
@@ -457,8 +487,8 @@ def _safetensors_entry(key: str, spec: Any, data_size: int, path: Any):
 
 def _read_safetensors_header(path: Any):
     """(data_start, {key: (dtype, shape, begin, end)} in file order, has_metadata)."""
-    size = _file_size(path)
-    with open(path, "rb") as f:
+    with _open(path) as f:
+        size = os.fstat(f.fileno()).st_size
         n = int.from_bytes(f.read(8), "little")
         if n < 2 or n > min(size - 8, _MAX_SAFETENSORS_HEADER):
             raise AudioSRError(f"safetensors header length {n} does not fit a {size}-byte file "
@@ -469,10 +499,34 @@ def _read_safetensors_header(path: Any):
             raise AudioSRError("safetensors header is not valid JSON", path) from None
     if not isinstance(header, dict):
         raise AudioSRError("safetensors header is not a JSON object", path)
+    if not isinstance(header.get("__metadata__", {}), dict):
+        raise AudioSRError("safetensors __metadata__ is not a JSON object", path)
     entries = {k: _safetensors_entry(k, v, size - 8 - n, path)
                for k, v in header.items() if k != "__metadata__"}
-    ordered = dict(sorted(entries.items(), key=lambda kv: kv[1][2]))  # by data offset
+    ordered = dict(sorted(entries.items(), key=lambda kv: (kv[1][2], kv[1][3])))  # by data offset
+    _check_tiling(ordered, size - 8 - n, path)
     return 8 + n, ordered, "__metadata__" in header
+
+
+def _check_tiling(ordered: dict[str, tuple], data_size: int, path: Any) -> None:
+    """Tensors must tile the data section exactly, as the safetensors library requires to load it.
+
+    Overlapping tensors (two keys reading the same bytes), gaps and trailing
+    bytes are refused here, so `parity` judges a file exactly as loading it
+    would (the library: "invalid offset", "file not fully covered").
+    """
+    end, previous = 0, None
+    for key, (_dtype, _shape, begin, stop) in ordered.items():
+        if begin < end:
+            raise AudioSRError(f"safetensors tensors {previous!r} and {key!r} overlap in the data section "
+                               f"(bytes {begin}-{end}); the file cannot be loaded", path)
+        if begin > end:
+            raise AudioSRError(f"safetensors data section has {begin - end} unused bytes before tensor {key!r}; "
+                               "the file cannot be loaded", path)
+        end, previous = stop, key
+    if end != data_size:
+        raise AudioSRError(f"safetensors data section has {data_size - end} bytes beyond its last tensor "
+                           "(not fully covered); the file cannot be loaded", path)
 
 
 def _inspect_safetensors(path: Any) -> CheckpointListing:
@@ -497,9 +551,10 @@ def inspect_checkpoint(path: Any) -> CheckpointListing:
 def sha256_file(path: Any, chunk: int = 1 << 20,
                 progress: Callable[[int, int], None] | None = None) -> str:
     """Hex sha256 of a whole file; progress(done_bytes, total_bytes) after each chunk."""
-    total, done, digest = _file_size(path), 0, hashlib.sha256()
+    done, digest = 0, hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with _open(path) as f:
+            total = os.fstat(f.fileno()).st_size
             while block := f.read(chunk):
                 digest.update(block)
                 done += len(block)
@@ -561,7 +616,7 @@ def _zip_digests(path: Any, listing: CheckpointListing) -> dict[str, str]:
 def _safetensors_digests(path: Any, listing: CheckpointListing) -> dict[str, str]:
     data_start, entries, _ = _read_safetensors_header(path)
     entries, _ = _strip_prefixes(entries)
-    with open(path, "rb") as f:
+    with _open(path) as f:
         return {k: _hash_slice(f, data_start + entries[k][2], entries[k][3] - entries[k][2])
                 for k in listing.tensors}
 

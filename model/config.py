@@ -14,6 +14,8 @@ YAML round-trip: ``save_yaml(config, path)`` / ``load_yaml(path)``.
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,44 +185,170 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _to_tuples(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_to_tuples(v) for v in value)
-    return value
+# Allowed values where not every value of the type is meaningful.
+_CHOICES = {
+    ("diffusion", "beta_schedule"): ("cosine", "linear"),
+    ("diffusion", "parameterization"): ("v",),  # the sampler is v-prediction, as AudioSR
+    ("vocoder", "resblock"): ("1",),  # the original's HiFi-GAN has ResBlock V1 only
+    ("audio", "sampling_rate"): (48000,),  # the pipeline works at 48 kHz
+}
+# Numbers that may be zero (everything else that counts or sizes something must be >= 1).
+_MAY_BE_ZERO = {("vae", "dropout"), ("audio", "mel_fmin"), ("diffusion", "ddim_eta"),
+                ("diffusion", "guidance_scale")}
+_MAY_BE_NEGATIVE = {("diffusion", "unconditional_constant"), ("diffusion", "scale_factor")}
+_MAY_BE_EMPTY = {("vae", "attn_resolutions"), ("unet", "attention_resolutions")}
+MAX_SIZE = 1 << 20  # no width, count or length of a real configuration comes near it
+_SECTIONS = {"audio": AudioConfig, "vae": VAEConfig, "unet": UNetConfig, "vocoder": VocoderConfig,
+             "diffusion": DiffusionConfig}
+
+
+def _type_name(value: Any) -> str:
+    return "a boolean" if isinstance(value, bool) else type(value).__name__
+
+
+def _check_number(where: tuple[str, str], value: Any, kind: type, label: str) -> Any:
+    if kind is int:
+        if type(value) is not int:
+            raise AudioSRError(f"{label} must be a whole number, not {_type_name(value)} {value!r}")
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise AudioSRError(f"{label} must be a finite number, not {_type_name(value)} {value!r}")
+    if where in _MAY_BE_NEGATIVE:
+        pass
+    elif where in _MAY_BE_ZERO:
+        if value < 0:
+            raise AudioSRError(f"{label} must not be negative, got {value!r}")
+    elif value <= 0:
+        raise AudioSRError(f"{label} must be positive, got {value!r}")
+    if kind is int and value > MAX_SIZE:
+        raise AudioSRError(f"{label} is {value!r}; at most {MAX_SIZE} is accepted")
+    return float(value) if kind is float else value
+
+
+def _check_value(where: tuple[str, str], value: Any, annotation: Any, label: str) -> Any:
+    """``value`` converted to the field's type (lists become tuples), or a one-line error."""
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise AudioSRError(f"{label} must be a list, not {_type_name(value)} {value!r}")
+        if not value and where not in _MAY_BE_EMPTY:
+            raise AudioSRError(f"{label} must not be empty")
+        if len(value) > 64:
+            raise AudioSRError(f"{label} has {len(value)} entries; at most 64 are accepted")
+        item = typing.get_args(annotation)[0]
+        return tuple(_check_value(where, v, item, f"{label}[{i}]") for i, v in enumerate(value))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise AudioSRError(f"{label} must be true or false, not {_type_name(value)} {value!r}")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise AudioSRError(f"{label} must be a string, not {_type_name(value)} {value!r}")
+        return value
+    if annotation in (int, float):
+        return _check_number(where, value, annotation, label)
+    raise TypeError(f"unsupported config field type {annotation!r}")  # pragma: no cover - a bug here
+
+
+def _check_consistency(config: ModelConfig) -> None:
+    """Relations between sections the network and the pipeline rely on."""
+    a, vae, unet, voc = config.audio, config.vae, config.unet, config.vocoder
+    if voc.hop != a.hop_length:
+        raise AudioSRError(f"vocoder.upsample_rates multiply to {voc.hop}, but audio.hop_length is {a.hop_length}")
+    if len(voc.upsample_rates) != len(voc.upsample_kernel_sizes):
+        raise AudioSRError("vocoder.upsample_rates and vocoder.upsample_kernel_sizes differ in length")
+    if len(voc.resblock_kernel_sizes) != len(voc.resblock_dilation_sizes):
+        raise AudioSRError("vocoder.resblock_kernel_sizes and vocoder.resblock_dilation_sizes differ in length")
+    if not a.n_mel_channels == vae.mel_bins == voc.num_mels:
+        raise AudioSRError(f"audio.n_mel_channels ({a.n_mel_channels}), vae.mel_bins ({vae.mel_bins}) and "
+                           f"vocoder.num_mels ({voc.num_mels}) must be equal")
+    if a.mel_fmax <= a.mel_fmin or a.mel_fmax > a.sampling_rate / 2:
+        raise AudioSRError(f"audio.mel_fmin/mel_fmax ({a.mel_fmin}, {a.mel_fmax}) must satisfy "
+                           f"0 <= fmin < fmax <= {a.sampling_rate // 2}")
+    if not 0 <= vae.dropout < 1:
+        raise AudioSRError(f"vae.dropout must be in [0, 1), got {vae.dropout}")
+    if config.diffusion.linear_end <= config.diffusion.linear_start:
+        raise AudioSRError("diffusion.linear_end must be larger than diffusion.linear_start")
+    if unet.in_channels != 2 * vae.embed_dim or unet.out_channels != vae.embed_dim:
+        raise AudioSRError(f"unet.in_channels/out_channels ({unet.in_channels}, {unet.out_channels}) must be "
+                           f"twice and once vae.embed_dim ({vae.embed_dim})")
+    for name, width in (("vae.ch", vae.ch), ("unet.model_channels", unet.model_channels)):
+        if width % 32:
+            raise AudioSRError(f"{name} is {width}; GroupNorm uses 32 groups, so it must be a multiple of 32")
 
 
 def from_dict(data: dict[str, Any]) -> ModelConfig:
-    """Build a config from nested plain data (YAML/JSON), rejecting unknown fields."""
-    sections = {
-        "audio": AudioConfig,
-        "vae": VAEConfig,
-        "unet": UNetConfig,
-        "vocoder": VocoderConfig,
-        "diffusion": DiffusionConfig,
-    }
-    kwargs: dict[str, Any] = {"name": str(data.get("name", "custom"))}
-    unknown = set(data) - set(sections) - {"name"}
+    """Build a config from nested plain data (YAML/JSON): unknown fields, wrong types, sizes <= 0 refused.
+
+    Every error is one `AudioSRError` line naming the field (``vae.ch must be
+    positive, got -3``); the caller adds the file.
+    """
+    if not isinstance(data, dict):
+        raise AudioSRError(f"a configuration must be a mapping, not {_type_name(data)}")
+    name = data.get("name", "custom")
+    if not isinstance(name, (str, int)) or isinstance(name, bool):
+        raise AudioSRError(f"name must be a string, not {_type_name(name)}")
+    kwargs: dict[str, Any] = {"name": str(name)}
+    unknown = set(data) - set(_SECTIONS) - {"name"}
     if unknown:
-        raise AudioSRError(f"unknown config section(s): {', '.join(sorted(unknown))}")
-    for section, cls in sections.items():
+        raise AudioSRError(f"unknown config section(s): {', '.join(sorted(map(str, unknown)))}")
+    for section, cls in _SECTIONS.items():
         values = data.get(section, {}) or {}
+        if not isinstance(values, dict):
+            raise AudioSRError(f"{section} must be a mapping of fields, not {_type_name(values)}")
         names = {f.name for f in dataclasses.fields(cls)}
         bad = set(values) - names
         if bad:
-            raise AudioSRError(f"unknown field(s) in {section}: {', '.join(sorted(bad))}")
-        kwargs[section] = cls(**{k: _to_tuples(v) for k, v in values.items()})
-    return ModelConfig(**kwargs)
+            raise AudioSRError(f"unknown field(s) in {section}: {', '.join(sorted(map(str, bad)))}")
+        hints = typing.get_type_hints(cls)
+        checked = {}
+        for key, value in values.items():
+            value = _check_value((section, key), value, hints[key], f"{section}.{key}")
+            choices = _CHOICES.get((section, key))
+            if choices is not None and value not in choices:
+                raise AudioSRError(f"{section}.{key} is {value!r}; supported: {', '.join(map(str, choices))}")
+            checked[key] = value
+        kwargs[section] = cls(**checked)
+    config = ModelConfig(**kwargs)
+    _check_consistency(config)
+    return config
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader without anchors and aliases.
+
+    A configuration never needs them, and aliases let a small file expand
+    into an enormous structure once converted ("billion laughs").
+    """
+
+    def compose_node(self, parent, index):  # noqa: D401 - yaml's hook
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted in a configuration",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
 
 
 def save_yaml(config: ModelConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    from audiosr_model.publish import publish_file
+
+    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    publish_file(path, lambda tmp: Path(tmp).write_text(text), what="config")
 
 
 def load_yaml(path: str | Path) -> ModelConfig:
+    """A YAML configuration (``--config``): bounded, regular file, safe types, every value checked."""
+    from audiosr_model.safe_open import MAX_CONFIG_BYTES, read_text
+
+    text = read_text(path, "configuration", max_bytes=MAX_CONFIG_BYTES)
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise AudioSRError("config is nested too deeply", path) from None
+    except yaml.YAMLError as exc:
         raise AudioSRError(f"cannot read config: {exc}", path) from None
     if not isinstance(data, dict):
         raise AudioSRError("config must be a mapping", path)
-    return from_dict(data)
+    try:
+        return from_dict(data)
+    except AudioSRError as exc:
+        raise AudioSRError(str(exc), path) from None

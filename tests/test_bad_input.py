@@ -100,7 +100,11 @@ def fake_model(monkeypatch, tiny_net):
     def identity(net, mono, duration, rng, steps=1, guidance_scale=3.5, level_mode="preserve", filter_type=None, on_step=None):
         return SegmentResult(np.asarray(mono, np.float32).copy(), silent=False)
 
+    def identity_channels(net, channels, duration, seed, *args, **kw):
+        return [identity(net, x, duration, None) for x in channels]
+
     monkeypatch.setattr(long_audio, "enhance_segment", identity)
+    monkeypatch.setattr(long_audio, "enhance_channels", identity_channels)
 
 
 def run_cli(capsys, *argv) -> tuple[int, list[str], str]:
@@ -271,3 +275,59 @@ def test_channels_are_mixed_to_mono(tmp_path, capsys, fake_model, channels, mix)
     y, _ = sf.read(tmp_path / "out" / "in.wav", dtype="float32")
     expected = x.mean(axis=0) if mix == "mean" else x[0]
     np.testing.assert_allclose(y, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_channels_are_kept_by_default(tmp_path, capsys, fake_model, channels):
+    x = _tone(RATE // 4, channels)
+    path = write_audio(tmp_path / "in.wav", x, RATE, "FLOAT")
+    code = cli.main(["enhance", str(path), "-o", str(tmp_path / "out"), "--random-weights"])
+    assert code == 0, capsys.readouterr().err
+    y, _ = sf.read(tmp_path / "out" / "in.wav", dtype="float32", always_2d=True)
+    np.testing.assert_allclose(y.T, x, atol=1e-6)  # identity model: every channel comes back, in order
+
+
+# ---------------------------------------------------------------- publishing
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_enhanced_files_respect_the_umask(tmp_path, capsys, fake_model, umask, mode):
+    """Issue 12: enhanced files used to be 0600 whatever the umask (a temporary file's mode)."""
+    src = _good_wav(tmp_path / "in.wav")
+    old = os.umask(umask)
+    try:
+        code, _, raw = run_cli(capsys, src, "--output-dir", tmp_path / "out")
+    finally:
+        os.umask(old)
+    assert code == 0, raw
+    assert (tmp_path / "out" / "in.wav").stat().st_mode & 0o777 == mode
+
+
+def test_a_failed_overwrite_keeps_the_earlier_result(tmp_path, capsys, fake_model):
+    """--overwrite with an input that fails late (NaN in its second chunk): the old output stays whole."""
+    x = _tone(20 * RATE)
+    x[0, 18 * RATE] = np.nan
+    bad = write_audio(tmp_path / "song.wav", x, RATE, "FLOAT")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "song.wav").write_bytes(b"the earlier result")
+    with pytest.raises(AudioSRError, match="NaN or Inf"):
+        long_audio.enhance_file(None, bad, out_dir / "song.wav", steps=1, overwrite=True)
+    assert (out_dir / "song.wav").read_bytes() == b"the earlier result"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["song.wav"]  # no temporary or lock file
+
+
+def test_without_overwrite_a_file_that_appears_meanwhile_is_kept(tmp_path, fake_model):
+    """Exclusive publish: a file created while the run worked is never replaced without --overwrite."""
+    from audiosr_model.publish import publish_file
+
+    target = tmp_path / "out.wav"
+
+    def write(tmp):
+        target.write_bytes(b"someone else's")  # appears while we write
+        tmp.write_bytes(b"ours")
+
+    with pytest.raises(AudioSRError, match="appeared while this run was working"):
+        publish_file(target, write, overwrite=False)
+    assert target.read_bytes() == b"someone else's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav"]

@@ -80,6 +80,7 @@ def test_truncated_file_is_refused(tmp_path, capsys):
 def test_dc_only_file_at_44k1_is_silent_without_the_model(tmp_path):
     src = write_audio(tmp_path / "dc.wav", np.full((2, 2 * IN_RATE), 0.25, np.float32), IN_RATE, "FLOAT")
     result = long_audio.enhance_file(None, src, tmp_path / "dc_out.wav", steps=1)  # net=None: must not run
-    assert result.silent_chunks == result.chunks
+    # channels are kept by default (issue 13): both DC channels come back as digital silence
+    assert result.silent_chunks == result.chunks * result.output_channels == 2
     y, _ = sf.read(tmp_path / "dc_out.wav", dtype="float32")
-    assert y.shape == (96000,) and not y.any()
+    assert y.shape == (96000, 2) and not y.any()

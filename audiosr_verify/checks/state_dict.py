@@ -388,10 +388,12 @@ class Manifest:
 
 def _is_manifest_file(path: Path) -> bool:
     """A JSON document (a manifest), as opposed to a checkpoint."""
+    from audiosr_verify.util.safe_open import open_input
+
     try:
-        with open(path, "rb") as f:
+        with open_input(path, "checkpoint or manifest") as f:  # never blocks on a pipe
             head = f.read(512)
-    except OSError:
+    except (AudioSRError, OSError):
         return False  # let the checkpoint reader produce the error message
     if path.suffix.lower() == ".json":
         return True
@@ -415,17 +417,9 @@ def _spec_from_json(key: str, value: Any, path: Any) -> Spec:
 
 def read_manifest(path: str | os.PathLike) -> Manifest:
     """Read a key manifest ({"schema_version", "source", "preset", "keys": {key: {shape, dtype}}})."""
-    try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read().decode("utf-8-sig"))
-    except FileNotFoundError:
-        raise AudioSRError("manifest file not found", path) from None
-    except IsADirectoryError:
-        raise AudioSRError("is a directory, not a manifest file", path) from None
-    except OSError as exc:
-        raise AudioSRError(f"cannot read manifest: {exc.strerror or exc}", path) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise AudioSRError(f"not valid JSON ({exc})", path) from None
+    from audiosr_verify.util.safe_open import read_json
+
+    data = read_json(path, "manifest")  # regular file, bounded size, one-line errors
     if not isinstance(data, dict) or not isinstance(data.get("keys"), dict):
         raise AudioSRError("JSON without a 'keys' object: not a key manifest", path)
     version = data.get("schema_version", MANIFEST_SCHEMA_VERSION)
@@ -520,23 +514,25 @@ def layout_cache_dir() -> Path | None:
 
 
 def _read_cached_layout(path: Path) -> tuple[dict[str, Spec], list[str]] | None:
+    from audiosr_verify.util.safe_open import read_json
+
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path, "layout cache")  # through the one opener: a pipe or device here never blocks
         specs = {k: (tuple(shape), dtype) for k, (shape, dtype) in data["specs"].items()}
         return specs, list(data["groups"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (AudioSRError, OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # absent or damaged: rebuild
 
 
 def _write_cached_layout(path: Path, specs: Mapping[str, Spec], group_names: list[str]) -> None:
+    from audiosr_verify.util.atomic import atomic_write
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        tmp.write_text(json.dumps({"specs": {k: [list(s), d] for k, (s, d) in specs.items()},
-                                   "groups": group_names}))
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache only costs speed
+        atomic_write(path, json.dumps({"specs": {k: [list(s), d] for k, (s, d) in specs.items()},
+                                       "groups": group_names}), what="layout cache")
+    except (AudioSRError, OSError):
+        pass  # a read-only cache (or another run writing it) only costs speed
 
 
 @functools.lru_cache(maxsize=8)

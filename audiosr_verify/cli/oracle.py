@@ -19,14 +19,29 @@ import sys
 from pathlib import Path
 
 from audiosr_model.errors import AudioSRError
-from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK
+from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, float_in, input_dir, int_in
 from audiosr_verify.util.paths import data_dir
 
 
+class _LazyChoices:
+    """``choices=`` read from checks.first_divergence (and torch) only when `compare` parses or shows them."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def _names(self) -> list[str]:
+        from audiosr_verify.checks import first_divergence
+
+        return list(getattr(first_divergence, self.name))
+
+    def __contains__(self, item) -> bool:
+        return item in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
 
 def add_verbs(sub) -> None:
-    from audiosr_verify.checks.first_divergence import FAULTS, STAGES
-
     o = sub.add_parser("oracle", help="set up and export the ORIGINAL audiosr (reference oracle)",
                        description="The original audiosr 0.0.7 runs offline in its own virtual environment; "
                        "`setup` builds it, `export` writes golden/manifests and golden/oracle/tiny with it.")
@@ -52,13 +67,16 @@ def add_verbs(sub) -> None:
                        description="Run one stage in our model and in the original (same random weights, the "
                        "fixture's stage input) with forward hooks on every module; list module outputs in "
                        "execution order with their error and mark the first one past the tolerance.")
-    p.add_argument("--stage", required=True, choices=list(STAGES), help="which stage")
+    p.add_argument("--stage", required=True, choices=_LazyChoices("STAGES"), metavar="STAGE",
+                   help="which stage: %(choices)s")
     p.add_argument("--preset", default="tiny", choices=["tiny", "basic"],
                    help="model size (default tiny; basic needs ~8 GB and minutes)")
-    p.add_argument("--fault", choices=list(FAULTS), help="inject a demonstration bug into OUR model")
-    p.add_argument("--atol", type=float, default=1e-5, help="tolerance on each module output (default 1e-5)")
-    p.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0)")
-    p.add_argument("--max-rows", type=int, default=60, metavar="N",
+    p.add_argument("--fault", choices=_LazyChoices("FAULTS"), metavar="FAULT",
+                   help="inject a demonstration bug into OUR model: %(choices)s")
+    p.add_argument("--atol", type=float_in(0.0, None, "--atol"), default=1e-5,
+                   help="tolerance on each module output (default 1e-5)")
+    p.add_argument("--rtol", type=float_in(0.0, None, "--rtol"), default=0.0, help="relative tolerance (default 0)")
+    p.add_argument("--max-rows", type=int_in(0, None, "--max-rows"), default=60, metavar="N",
                    help="rows shown around the first divergence (0: all; --json always has all)")
     p.add_argument("--json", metavar="FILE", help="write the full result as JSON")
     p.set_defaults(func=cmd_compare)
@@ -88,7 +106,7 @@ def cmd_oracle_export(args) -> int:
     from audiosr_verify.oracle import driver, export
 
     console = Console(stderr=True)
-    golden = Path(args.golden_dir) if args.golden_dir else data_dir()
+    golden = input_dir(args.golden_dir, "--golden-dir") if args.golden_dir else data_dir()
     say = _progress(console)
     try:
         if not args.fixtures_only:
@@ -112,12 +130,21 @@ def cmd_compare(args) -> int:
 
     from audiosr_verify.checks.first_divergence import find_first_divergence, render_table
     from audiosr_verify.oracle import driver
+    from audiosr_verify.util.atomic import Reservation, Target
 
     console = Console()
     err = Console(stderr=True)
+    reserved = Reservation([Target(Path(args.json), "--json", what="report")] if args.json else [])
+    with reserved:
+        return _compare(args, console, err, reserved, find_first_divergence, render_table, driver)
+
+
+def _compare(args, console, err, reserved, find_first_divergence, render_table, driver) -> int:
     try:
         result = find_first_divergence(args.stage, args.preset, args.fault, args.atol, args.rtol,
                                        progress=_progress(err))
+    except driver.OracleUnavailable as exc:
+        raise AudioSRError(f"the original audiosr is not available: {str(exc).splitlines()[0]}") from None
     except driver.OracleError as exc:
         raise AudioSRError(f"the original failed to run the {args.stage} stage: {str(exc).splitlines()[0]}") from None
     if result.fault_description:
@@ -129,10 +156,9 @@ def cmd_compare(args) -> int:
     style = "green" if result.ok else "bold red"
     console.print(f"[{style}]{result.summary_line()}[/{style}]", highlight=False)
     if args.json:
-        from audiosr_verify.util.atomic import atomic_write as write_atomic
-
-        write_atomic(args.json, json.dumps(result.to_dict(), indent=1) + "\n")
-        err.print(f"wrote {args.json}")
+        text = json.dumps(result.to_dict(), indent=1) + "\n"
+        reserved.publish(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        err.print(f"wrote {args.json}", highlight=False, markup=False)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

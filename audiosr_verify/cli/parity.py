@@ -13,9 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from audiosr_model.errors import AudioSRError
-from audiosr_verify.util.atomic import atomic_write as write_atomic
-from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK
+from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, int_in
+from audiosr_verify.util.atomic import Reservation, Target
 
 PRESETS = ("basic", "tiny")
 
@@ -40,7 +39,7 @@ def add_verbs(sub) -> None:
     p.add_argument("--no-layout-cache", action="store_true",
                    help="build our network's layout instead of reading the fingerprinted cache "
                    "($AUDIOSR_VERIFY_CACHE or ~/.cache/audiosr-verify)")
-    p.add_argument("--max-problems", type=int, default=100, metavar="N",
+    p.add_argument("--max-problems", type=int_in(0, None, "--max-problems"), default=100, metavar="N",
                    help="offending keys listed in the terminal (default 100; all are in --json)")
     p.set_defaults(func=cmd_parity)
 
@@ -55,20 +54,28 @@ def add_verbs(sub) -> None:
     p.set_defaults(func=cmd_manifest)
 
 
-def _check_outputs(args, names: tuple[str, ...]) -> None:
-    """Refuse an output path that is the input, before doing any work."""
-    src = Path(args.checkpoint).resolve()
-    seen = {}
-    for name in names:
-        value = getattr(args, name, None)
-        if value is None:
-            continue
-        target = Path(value).resolve()
-        if target == src:
-            raise AudioSRError(f"--{name} would overwrite the checkpoint", value)
-        if target in seen:
-            raise AudioSRError(f"--{name} and --{seen[target]} name the same file", value)
-        seen[target] = name
+def _outputs(args, names: tuple[str, ...]) -> Reservation:
+    """The report files of this run, checked (never the checkpoint itself, never one file twice) and locked.
+
+    Checked before any work; `Reservation` holds a lock on each until the run
+    ends, and each is published whole (temporary file, then rename).
+    """
+    from audiosr_model.safe_open import check_input
+
+    check_input(args.checkpoint, "checkpoint or manifest")  # a pipe or device is refused before any work
+    if getattr(args, "manifest", None):
+        check_input(args.manifest, "manifest")
+    targets = [Target(Path(getattr(args, n)), f"--{n}", what="report" if n != "output" else "manifest")
+               for n in names if getattr(args, n, None)]
+    inputs = [args.checkpoint] + ([args.manifest] if getattr(args, "manifest", None) else [])
+    return Reservation(targets, inputs=inputs)
+
+
+def _text_writer(text: str):
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    return write
 
 
 def _progress(console):
@@ -92,22 +99,22 @@ def cmd_parity(args) -> int:
     from audiosr_verify.checks import state_dict as parity
     from audiosr_verify.report import parity as parity_report
 
-    _check_outputs(args, ("json", "markdown", "html"))
-    err = Console(stderr=True)
-    status, report = _progress(err)
-    with status:
-        result = parity.run_parity(args.checkpoint, preset=args.preset, manifest=args.manifest,
-                                   hash=args.hash, progress=report, layout_cache=not args.no_layout_cache)
-    # Logs and pipes get a wide table instead of rich's 80-column default.
-    out = Console() if sys.stdout.isatty() else Console(width=160)
-    parity_report.print_rich(result, out, max_problems=args.max_problems)
-    written = []
-    for name, render in (("json", parity_report.to_json), ("markdown", parity_report.to_markdown),
-                         ("html", parity_report.to_html)):
-        target = getattr(args, name)
-        if target:
-            write_atomic(target, render(result))
-            written.append(target)
+    with _outputs(args, ("json", "markdown", "html")) as reserved:
+        err = Console(stderr=True)
+        status, report = _progress(err)
+        with status:
+            result = parity.run_parity(args.checkpoint, preset=args.preset, manifest=args.manifest,
+                                       hash=args.hash, progress=report, layout_cache=not args.no_layout_cache)
+        # Logs and pipes get a wide table instead of rich's 80-column default.
+        out = Console() if sys.stdout.isatty() else Console(width=160)
+        parity_report.print_rich(result, out, max_problems=args.max_problems)
+        written = []
+        for name, render in (("json", parity_report.to_json), ("markdown", parity_report.to_markdown),
+                             ("html", parity_report.to_html)):
+            target = getattr(args, name)
+            if target:
+                reserved.publish(target, _text_writer(render(result)))
+                written.append(target)
     if written:
         err.print(f"wrote {', '.join(written)}", highlight=False)
     return EXIT_OK if result.ok else EXIT_FAILED
@@ -116,9 +123,9 @@ def cmd_parity(args) -> int:
 def cmd_manifest(args) -> int:
     from audiosr_verify.checks import state_dict as parity
 
-    _check_outputs(args, ("output",))
-    manifest = parity.build_manifest(args.checkpoint, preset=args.preset, hash=args.hash)
-    write_atomic(args.output, json.dumps(manifest, indent=1) + "\n")
+    with _outputs(args, ("output",)) as reserved:
+        manifest = parity.build_manifest(args.checkpoint, preset=args.preset, hash=args.hash)
+        reserved.publish(args.output, _text_writer(json.dumps(manifest, indent=1) + "\n"))
     print(f"wrote {args.output}: {len(manifest['keys']):,} keys from {args.checkpoint} "
           f"({manifest['source']['format']})")
     return EXIT_OK

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +45,17 @@ from audiosr_verify.golden.policy import (
     compare_waveforms,
     merge_tolerances,
 )
-from audiosr_verify.util.atomic import atomic_write, publish_mode
+from audiosr_verify.util.atomic import atomic_write, publish_dir, published_dir, write_error
 from audiosr_verify.util.hashing import sha256_array, sha256_file
 from audiosr_verify.util.paths import data_dir
+from audiosr_verify.util.safe_open import (
+    GOLDEN_META_SHAPE,
+    MAX_GOLDEN_WAVEFORM_BYTES,
+    TOLERANCES_SHAPE,
+    read_bytes,
+    read_json,
+    read_json_as,
+)
 
 SCHEMA_VERSION = 1
 WAVEFORM_KEY = "waveform"
@@ -161,8 +168,8 @@ class GoldenCase:
     """One regression input (a file under ``golden/regression_inputs``) and what it exercises."""
 
     name: str
-    input: str  # file name inside the inputs directory
-    sample_rate: int
+    input: str | None  # file inside the inputs directory; None: a waveform handed over directly, no file
+    sample_rate: int | None
     cutoff_hz: float | None  # nominal band limit of the input (for the above-cutoff metrics)
     sha256: str
     kind: str = "synthetic"  # synthetic | recording
@@ -179,10 +186,10 @@ def load_cases(inputs_dir: str | os.PathLike | None = None) -> list[GoldenCase]:
     """The cases listed in ``<inputs_dir>/cases.json`` (written by tools/regression_inputs.py)."""
     inputs_dir = Path(inputs_dir) if inputs_dir is not None else default_inputs_dir()
     index = inputs_dir / CASES_FILE
-    if not index.is_file():
+    if not os.path.lexists(index):  # present but not a regular file: refused by read_json, not "no cases"
         return []
     try:
-        data = json.loads(index.read_text(encoding="utf-8"))
+        data = read_json(index, "case index", max_bytes=16 << 20)  # bounded, regular file
         return [GoldenCase(**{k: c[k] for k in GoldenCase.__dataclass_fields__ if k in c})
                 for c in data["cases"]]
     except (ValueError, KeyError, TypeError) as exc:
@@ -221,6 +228,7 @@ class CaseResult:
     input_sample_rate: int | None = None
     cutoff_hz: float | None = None
     seconds: float | None = None  # time spent enhancing, when known
+    update_hint: str = ""  # the command that (re)writes this golden; empty: the store's generic one
     # Arrays for renderers (spectrograms); never serialised.
     obtained: np.ndarray | None = field(default=None, repr=False, compare=False)
     golden: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -302,10 +310,11 @@ def _write_waveform(path: Path, x: np.ndarray, metadata: Mapping[str, str] | Non
 
 
 def read_waveform(path: str | os.PathLike) -> np.ndarray:
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load
 
+    raw = read_bytes(path, "golden waveform", max_bytes=MAX_GOLDEN_WAVEFORM_BYTES)  # regular file, bounded
     try:
-        data = load_file(str(path))
+        data = load(raw)
     except Exception as exc:  # safetensors raises its own error types
         raise AudioSRError(f"unreadable golden waveform: {exc}", path) from None
     if WAVEFORM_KEY not in data:
@@ -330,9 +339,11 @@ class Golden:
 class GoldenStore:
     """Goldens under ``root`` (default ``golden/regression``), inputs under ``inputs_dir``."""
 
-    def __init__(self, root: str | os.PathLike | None = None, inputs_dir: str | os.PathLike | None = None):
+    def __init__(self, root: str | os.PathLike | None = None, inputs_dir: str | os.PathLike | None = None,
+                 update_hint: str | None = None):
         self.root = Path(root) if root is not None else default_root()
         self.inputs_dir = Path(inputs_dir) if inputs_dir is not None else default_inputs_dir()
+        self.update_hint = update_hint or UPDATE_HINT  # how a user of this store writes goldens
 
     # ---- paths and reading
 
@@ -345,39 +356,41 @@ class GoldenStore:
     def case_dir(self, key: str, case: str) -> Path:
         return self.root / key / case
 
-    def input_path(self, case: GoldenCase) -> Path:
-        return self.inputs_dir / case.input
+    def input_path(self, case: GoldenCase) -> Path | None:
+        return self.inputs_dir / case.input if case.input else None
 
-    def read_input(self, case: GoldenCase) -> tuple[np.ndarray, int]:
-        """The case's input as a mono float32 array and its rate."""
+    def input_sha256(self, case: GoldenCase) -> str | None:
+        """The input file's sha256 as it is now; without a file, the case's own (an in-memory waveform's)."""
+        path = self.input_path(case)
+        return sha256_path(path) if path is not None else (case.sha256 or None)
+
+    def read_input(self, case: GoldenCase) -> tuple[np.ndarray, int] | None:
+        """The case's input as a mono float32 array and its rate (None when the case has no input file)."""
         import soundfile as sf
 
+        if self.input_path(case) is None:
+            return None
         data, rate = sf.read(str(self.input_path(case)), dtype="float32", always_2d=True)
         return data.mean(axis=1), int(rate)
 
     def exists(self, key: str, case: str) -> bool:
-        d = self.case_dir(key, case)
-        return (d / "output.safetensors").is_file() and (d / "meta.json").is_file()
+        d = published_dir(self.case_dir(key, case))  # the old case while an interrupted swap awaits recovery
+        # present in any form: a pipe or a directory in their place is then refused by load(), not "missing"
+        return os.path.lexists(d / "output.safetensors") and os.path.lexists(d / "meta.json")
 
     def load(self, key: str, case: str) -> Golden | None:
-        d = self.case_dir(key, case)
+        d = published_dir(self.case_dir(key, case))
         if not self.exists(key, case):
             return None
-        try:
-            meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise AudioSRError(f"malformed golden meta: {exc}", d / "meta.json") from None
+        meta = read_json_as(d / "meta.json", "golden meta", GOLDEN_META_SHAPE)  # bounded, shape checked
         return Golden(read_waveform(d / "output.safetensors"), meta, d)
 
     def tolerances(self, key: str, case: str, meta: Mapping[str, Any] | None = None) -> dict[str, dict[str, float]]:
         """Defaults, then ``<key>/tolerances.json`` default and per-case entries, then the meta's overrides."""
         store: dict[str, Any] = {}
         path = self.key_dir(key) / TOLERANCES_FILE
-        if path.is_file():
-            try:
-                store = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise AudioSRError(f"malformed tolerances: {exc}", path) from None
+        if os.path.lexists(path):  # present but not a regular file, or not JSON of the right shape: one line
+            store = read_json_as(path, "tolerances", TOLERANCES_SHAPE)
         return merge_tolerances(DEFAULT_TOLERANCES, store.get("default"), (store.get("cases") or {}).get(case),
                                 (meta or {}).get("tolerance_overrides"))
 
@@ -387,13 +400,12 @@ class GoldenStore:
                   tolerances: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         from audiosr_verify.compare import metrics
 
-        input_path = self.input_path(case)
         meta: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "case": case.name,
             "checkpoint_key": settings.key,
-            "generated_by": UPDATE_HINT,
-            "input": {"file": case.input, "sha256": sha256_path(input_path), "sample_rate": case.sample_rate,
+            "generated_by": self.update_hint,
+            "input": {"file": case.input, "sha256": self.input_sha256(case), "sample_rate": case.sample_rate,
                       "cutoff_hz": case.cutoff_hz, "kind": case.kind, "description": case.description},
             "model": settings.model_dict(),
             "run": settings.run_dict(),
@@ -412,9 +424,9 @@ class GoldenStore:
 
     def _stale_reasons(self, meta: Mapping[str, Any], case: GoldenCase, settings: RunSettings) -> list[str]:
         reasons = []
-        current = sha256_path(self.input_path(case))
-        if (meta.get("input") or {}).get("sha256") != current:
-            reasons.append(f"input {case.input} changed (sha256 {current[:12]} vs golden's "
+        current = self.input_sha256(case)
+        if (meta.get("input") or {}).get("sha256") != current:  # always the first reason (see compare)
+            reasons.append(f"input {case.input or '(waveform)'} changed (sha256 {str(current)[:12]} vs golden's "
                            f"{str((meta.get('input') or {}).get('sha256'))[:12]})")
         for part, now in (("model", settings.model_dict()), ("run", settings.run_dict())):
             then = meta.get(part) or {}
@@ -444,20 +456,27 @@ class GoldenStore:
     # ---- compare / update
 
     def compare(self, case: GoldenCase, obtained: np.ndarray, settings: RunSettings,
-                write_obtained: bool = True, ci: bool | None = None) -> CaseResult:
-        """Compare ``obtained`` (float32 [N] at 48 kHz) with the case's golden."""
+                write_obtained: bool = True, ci: bool | None = None, update_hint: str | None = None) -> CaseResult:
+        """Compare ``obtained`` (float32 [N] at 48 kHz) with the case's golden.
+
+        ``update_hint``: the exact command that writes this case's golden (default: the store's).
+        """
         key = settings.key
+        hint = update_hint or self.update_hint
         obtained = np.ascontiguousarray(np.asarray(obtained, dtype=np.float32).reshape(-1))
         d = self.case_dir(key, case.name)
-        result = CaseResult(case.name, key, "error", golden_dir=str(d), input_path=str(self.input_path(case)),
-                            input_sample_rate=case.sample_rate, cutoff_hz=case.cutoff_hz, obtained=obtained)
+        input_path = self.input_path(case)
+        result = CaseResult(case.name, key, "error", golden_dir=str(d),
+                            input_path=None if input_path is None else str(input_path),
+                            input_sample_rate=case.sample_rate, cutoff_hz=case.cutoff_hz, obtained=obtained,
+                            update_hint=hint)
         golden = self.load(key, case.name)
         if golden is None:
             ci = in_ci() if ci is None else ci
             result.status = "missing"
             result.message = (f"no golden for case {case.name!r} under {d}"
                               + (" (CI is set: goldens are never created in CI; generate them locally and commit)"
-                                 if ci else "") + f"; create it with: {UPDATE_HINT}")
+                                 if ci else "") + f"; create it with: {hint}")
             result.tolerances = self.tolerances(key, case.name)
             return result
         result.golden = golden.waveform
@@ -481,8 +500,11 @@ class GoldenStore:
             if not ok:
                 result.message = "exceeds tolerance: " + ", ".join(c.label for c in result.failed_checks())
         if stale:
+            # a changed input is not a regression of the model: say so first, apart from the settings
             result.status = "stale"
-            result.message = "golden was made differently: " + "; ".join(stale) + f"; review, then run {UPDATE_HINT}"
+            what = ("stale golden: the input changed" if stale[0].startswith("input ")
+                    else "stale golden: made with other settings")
+            result.message = f"{what}: {'; '.join(stale)}. Not a verdict on the model: review, then run {hint}"
         if result.passed:
             self._remove_obtained(d)
         elif write_obtained:
@@ -503,26 +525,21 @@ class GoldenStore:
         overrides = (previous.meta.get("tolerance_overrides") if previous else None) or None
         tol = self.tolerances(key, case.name, {"tolerance_overrides": overrides} if overrides else None)
         meta = self.make_meta(case, settings, obtained, tol, overrides)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{case.name}.", suffix=".partial", dir=final.parent))
-        try:
-            _write_waveform(tmp / "output.safetensors", obtained,
-                            {"case": case.name, "checkpoint_key": key, "sample_rate": str(SAMPLE_RATE)})
-            _write_json(tmp / "meta.json", meta)
-            _write_flac(tmp / "output.flac", obtained)
-            for name in GOLDEN_FILES:
-                publish_mode(tmp / name)
-            publish_mode(tmp, directory=True)
-            old = None
-            if final.exists():
-                old = final.parent / f".{case.name}.old-{os.getpid()}"
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(final, old)
-            os.replace(tmp, final)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        from safetensors import SafetensorError
+
+        def build(tmp: Path) -> None:
+            try:
+                _write_waveform(tmp / "output.safetensors", obtained,
+                                {"case": case.name, "checkpoint_key": key, "sample_rate": str(SAMPLE_RATE)})
+                _write_json(tmp / "meta.json", meta)
+                _write_flac(tmp / "output.flac", obtained)
+            except (OSError, RuntimeError, ValueError, SafetensorError) as exc:  # libsndfile, safetensors: own errors
+                raise AudioSRError(f"cannot write golden case: {write_error(exc, tmp)}", final) from None
+
+        # One step from the old case to the new one, under the case's lock: a kill at any
+        # point leaves the old or the new golden, never none (util.atomic.publish_dir).
+        publish_dir(final, build, what="golden case")
         status_note = "replaced" if previous is not None else "created"
         if previous is not None and previous.waveform.tobytes() == obtained.tobytes():
             status_note = "rewritten (output unchanged)"

@@ -39,7 +39,7 @@ def oracle_python(python: str | os.PathLike | None = None) -> Path:
         p = Path(python)
         if not p.exists():
             raise OracleUnavailable(f"oracle interpreter {p} does not exist")
-        return p
+        return oracle_venv.check_interpreter(p)  # not executable: one line, not a PermissionError
     found = oracle_venv.find_oracle_python()
     if found is None:
         raise OracleUnavailable(

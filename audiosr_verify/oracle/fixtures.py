@@ -14,7 +14,6 @@ A stored tensor may be shorter than the original's along one axis:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +29,24 @@ def oracle_dir(preset: str = "tiny", golden: str | Path | None = None) -> Path:
 
 
 def load_metadata(preset: str = "tiny", golden: str | Path | None = None) -> dict:
-    return json.loads((oracle_dir(preset, golden) / "metadata.json").read_text())
+    from audiosr_verify.util.safe_open import read_json
+
+    return read_json(oracle_dir(preset, golden) / "metadata.json", "fixture metadata")
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A fixture's tensors through the one opener: a regular file of bounded size (fixtures are a few MB)."""
+    from safetensors.torch import load
+
+    from audiosr_verify.util.safe_open import read_bytes
+
+    return load(read_bytes(path, "fixture", max_bytes=1 << 30))
 
 
 def load_input(name: str, preset: str = "tiny", golden: str | Path | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors, per-input metadata) of one fixture input."""
-    from safetensors.torch import load_file
-
     meta = load_metadata(preset, golden)["inputs"][name]
-    tensors = load_file(str(oracle_dir(preset, golden) / f"{name}.safetensors"))
+    tensors = _load_tensors(oracle_dir(preset, golden) / f"{name}.safetensors")
     return tensors, meta
 
 
@@ -116,10 +124,10 @@ class FixtureInput:
 def load_fixture_set(fixture_dir: str | Path, inputs_dir: str | Path,
                      names: Iterable[str] | None = None) -> tuple[dict[str, Any], list[FixtureInput]]:
     """(metadata.json, inputs in metadata order) of a fixture directory."""
-    from safetensors.torch import load_file
+    from audiosr_verify.util.safe_open import read_json
 
     fdir, idir = Path(fixture_dir), Path(inputs_dir)
-    meta = json.loads((fdir / "metadata.json").read_text())
+    meta = read_json(fdir / "metadata.json", "fixture metadata")
     wanted = list(meta["inputs"]) if names is None else list(names)
     unknown = [n for n in wanted if n not in meta["inputs"]]
     if unknown:
@@ -127,7 +135,7 @@ def load_fixture_set(fixture_dir: str | Path, inputs_dir: str | Path,
     out = []
     for name in wanted:
         m = meta["inputs"][name]
-        out.append(FixtureInput(name, load_file(str(fdir / f"{name}.safetensors")), m, idir / m["file"]))
+        out.append(FixtureInput(name, _load_tensors(fdir / f"{name}.safetensors"), m, idir / m["file"]))
     return meta, out
 
 

@@ -86,23 +86,48 @@ def requirements_hash() -> str:
 def is_ready(path: Path | str | None = None) -> bool:
     venv = Path(path) if path is not None else default_path()
     marker = venv / MARKER
-    return (
-        _python_in(venv).exists()
-        and marker.exists()
-        and marker.read_text().strip() == requirements_hash()
-    )
+    if not venv.is_dir() or not marker.is_file():
+        return False
+    try:
+        from audiosr_model.safe_open import read_text
+
+        ready = read_text(marker, "oracle venv marker", max_bytes=4096).strip() == requirements_hash()
+    except Exception:  # unreadable or hostile marker: not ready (setup rebuilds it)
+        return False
+    return ready and _python_in(venv).exists()
+
+
+def check_interpreter(path: Path | str, where: str = "oracle interpreter") -> Path:
+    """``path`` if it is an executable regular file; else one `AudioSRError` line saying what it is.
+
+    Running a file without the execute bit, or a directory, would otherwise
+    surface as a PermissionError traceback from subprocess.
+    """
+    from audiosr_model.errors import AudioSRError
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise AudioSRError(f"{where} does not exist", p)
+    if p.is_dir():
+        raise AudioSRError(f"{where} is a directory, not a Python executable", p)
+    if not p.is_file():
+        raise AudioSRError(f"{where} is not a regular file", p)
+    if not os.access(p, os.X_OK):
+        raise AudioSRError(f"{where} is not executable (chmod +x, or point to the venv's bin/python)", p)
+    return p
 
 
 def find_oracle_python(path: Path | str | None = None) -> Optional[Path]:
     """The oracle interpreter if a complete oracle venv exists, else None.
 
     ``AUDIOSR_ORACLE_PYTHON`` names an interpreter directly (for a venv built
-    by other means); it is trusted as is.
+    by other means); it must be an executable file (`check_interpreter`; an
+    `AudioSRError` otherwise), and is trusted as such.
     """
     direct = os.environ.get("AUDIOSR_ORACLE_PYTHON")
     if direct and path is None:
         p = Path(direct).expanduser()
-        return p if p.exists() else None
+        return check_interpreter(p, "$AUDIOSR_ORACLE_PYTHON") if p.exists() else None
     venv = Path(path) if path is not None else default_path()
     return _python_in(venv) if is_ready(venv) else None
 
@@ -131,6 +156,10 @@ def create_oracle_venv(
     complete for the current requirement files, unless ``force``.
     """
     venv = Path(path).expanduser() if path is not None else default_path()
+    if venv.exists() and not venv.is_dir():
+        raise OracleVenvError(f"{venv}: exists and is not a directory; give a directory for the oracle venv")
+    if not venv.exists() and venv.parent.exists() and not venv.parent.is_dir():
+        raise OracleVenvError(f"{venv.parent}: is not a directory; the oracle venv cannot be created under it")
     if not force and is_ready(venv):
         if progress:
             progress(f"oracle venv up to date: {venv}")

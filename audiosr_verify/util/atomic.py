@@ -1,67 +1,62 @@
-"""The one way the harness publishes a file: write a temporary file beside it, then rename.
+"""The one way the harness publishes a file or directory (``audiosr_model.publish``, re-exported).
 
-Readers never see a half-written file: the temporary file lives in the target's
-directory (so the rename is atomic on one file system), is removed if anything
-fails or the process is interrupted, and gets the mode the user's umask asks
-for (mkstemp alone would leave 0600).
+Readers never see a half-written file: content goes to a temporary file in
+the target's directory, gets the mode the umask asks for, and is renamed into
+place; a lock beside the target keeps a concurrent run from replacing it
+mid-way; any error or interruption removes the temporary file. Directories
+(a golden case) are swapped in one step. See ``audiosr_model.publish`` for
+the guarantees; the model package holds the routine because it publishes
+enhanced audio itself and never imports the harness.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
-from audiosr_model.errors import AudioSRError
+from audiosr_model.publish import (
+    Reservation,
+    Target,
+    TargetLock,
+    check_targets,
+    critical,
+    current_umask,
+    install_signal_handlers,
+    probe_directory,
+    publish_dir,
+    publish_file,
+    publish_mode,
+    published_dir,
+    received_signal,
+    recover_dir,
+    write_error,
+)
 
 Writer = Callable[[Path], None]
 
 
-def current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def publish_mode(path: str | os.PathLike, directory: bool = False) -> None:
-    """Give a mkstemp/mkdtemp entry the mode a plain open()/mkdir() would have had."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
-
-
-def atomic_write(path: str | os.PathLike, content: str | bytes | Writer, encoding: str = "utf-8") -> Path:
+def atomic_write(path: str | os.PathLike, content: str | bytes | Writer, encoding: str = "utf-8",
+                 *, overwrite: bool = True, what: str = "output", lock: bool = True) -> Path:
     """Publish ``content`` (text, bytes, or ``writer(tmp_path)``) at ``path``; never a partial file.
 
     Problems a user can fix (missing directory, target is a directory, disk
     full, no permission) raise `AudioSRError` naming ``path``.
     """
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise AudioSRError("is a directory; give a file name", path)
-    if not parent.is_dir():
-        raise AudioSRError("directory does not exist", parent)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=parent)
-    except OSError as exc:
-        raise AudioSRError(f"cannot write: {exc.strerror or exc}", path) from None
-    try:
-        if callable(content):
-            os.close(fd)
-            content(Path(tmp))
-        else:
-            data = content.encode(encoding) if isinstance(content, str) else content
-            with os.fdopen(fd, "wb") as f:
+    if callable(content):
+        write = content
+    else:
+        data = content.encode(encoding) if isinstance(content, str) else bytes(content)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
                 f.write(data)
-        publish_mode(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise AudioSRError(f"cannot write: {exc.strerror or exc}", path) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return publish_file(path, write, overwrite=overwrite, what=what, lock=lock)
 
 
-__all__ = ["atomic_write", "current_umask", "publish_mode"]
+__all__ = [
+    "Reservation", "Target", "TargetLock", "atomic_write", "check_targets", "critical", "current_umask",
+    "install_signal_handlers", "probe_directory", "publish_dir", "publish_file", "publish_mode", "published_dir",
+    "received_signal", "recover_dir", "write_error",
+]
