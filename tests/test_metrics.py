@@ -221,6 +221,23 @@ def test_loudness_gating_with_silence_padding():
     assert M.loudness_lufs(padded, SR) == pytest.approx(expected, abs=0.01)
 
 
+def test_loudness_agrees_with_the_bs1770_reference():
+    """The K-weighting loudness_lufs uses (pyloudnorm's "DeMan" filters) at 48 kHz is the coefficient
+    table of ITU-R BS.1770-4 (tables 1 and 2), and a signal shorter than one block still measures."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(SR, filter_class="DeMan")
+    (shelf_b, shelf_a), (hp_b, hp_a) = [(f.b, f.a) for f in meter._filters.values()]
+    np.testing.assert_allclose(shelf_b, [1.53512485958697, -2.69169618940638, 1.19839281085285], atol=1e-12)
+    np.testing.assert_allclose(shelf_a, [1.0, -1.69065929318241, 0.73248077421585], atol=1e-12)
+    np.testing.assert_allclose(hp_b, [1.0, -2.0, 1.0], atol=1e-12)
+    np.testing.assert_allclose(hp_a, [1.0, -1.99004745483398, 0.99007225036621], atol=1e-10)
+    # one 400 ms block by hand and the same samples measured as a block of a longer signal agree
+    tone = 0.1 * np.sin(2 * np.pi * 997 * np.arange(int(0.4 * SR)) / SR)
+    assert M.loudness_lufs(tone[:-1], SR) == pytest.approx(M.loudness_lufs(tone, SR), abs=0.01)
+    assert M.loudness_lufs(np.zeros(100), SR) == -math.inf
+
+
 # --------------------------------------------------------------------------- high band energy
 
 

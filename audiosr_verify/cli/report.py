@@ -17,7 +17,15 @@ import time
 from pathlib import Path
 
 from audiosr_model.errors import AudioSRError
-from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, add_model_options
+from audiosr_verify.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_model_options,
+    check_model_options,
+    input_dir,
+    output_dir,
+    remove_if_empty,
+)
 
 
 
@@ -69,49 +77,70 @@ def add_verbs(sub) -> None:
     p.set_defaults(func=cmd_golden, update=True, json=None)
 
 
-def _network_and_settings(args, console):
-    from audiosr_verify.cli.common import load_network
+def _run_settings(args, console):
+    """The golden run's settings (and so its store key), known before any model is loaded."""
     from audiosr_verify.golden import RunSettings
 
     if not args.checkpoint:
         args.random_weights = True  # the bundled default
-    with console.status("loading model"):
-        net, described = load_network(args)
-    name = net.config.name
+    if getattr(args, "subject", None):
+        preset = args.preset or ("basic" if args.checkpoint else "tiny")
+        if args.checkpoint:
+            with console.status("hashing checkpoint (sha256)"):
+                return RunSettings.for_checkpoint(args.checkpoint, preset=preset, level_mode="faithful",
+                                                  mix="first", subject=args.subject)
+        return RunSettings.for_subjects(args.subject, preset=preset, weights_seed=args.weights_seed)
+    name = args._checked_config.name
     if args.checkpoint:
         with console.status("hashing checkpoint (sha256)"):
-            settings = RunSettings.for_checkpoint(args.checkpoint, preset=name)
-    else:
-        settings = RunSettings(preset=name, weights_seed=args.weights_seed)
-    return net, described, settings
+            return RunSettings.for_checkpoint(args.checkpoint, preset=name)
+    return RunSettings(preset=name, weights_seed=args.weights_seed)
+
+
+def _preflight(store, cases, settings, update: bool) -> None:
+    """Read the golden files this run will read (bounded, shape-checked) before a model is loaded.
+
+    A malformed tolerances.json or meta.json is then one line up front, not
+    an error after minutes of enhancing.
+    """
+    if not cases:
+        return
+    store.tolerances(settings.key, cases[0].name)
+    if not update:
+        for case in cases:
+            store.load(settings.key, case.name)
 
 
 @contextlib.contextmanager
-def _golden_source(args, console, store):
-    """(our network or a subject's outputs, a description, the run settings) for `golden`."""
+def _golden_source(args, console, store, settings):
+    """(our network or a subject's outputs, a description) for `golden` and `report`."""
     if not getattr(args, "subject", None):
-        yield _network_and_settings(args, console)
+        from audiosr_verify.cli.common import load_network
+
+        with console.status("loading model"):
+            net, described = load_network(args)
+        yield net, described
         return
     from audiosr_verify.checks.subject_check import opened_subject
-    from audiosr_verify.golden import RunSettings, subject_producer
+    from audiosr_verify.golden import subject_producer
 
     preset = args.preset or ("basic" if args.checkpoint else "tiny")
-    if args.checkpoint:
-        settings = RunSettings.for_checkpoint(args.checkpoint, preset=preset, level_mode="faithful", mix="first",
-                                              subject=args.subject)
-    else:
-        settings = RunSettings.for_subjects(args.subject, preset=preset, weights_seed=args.weights_seed)
     console.print(f"loading subject {args.subject}", highlight=False)
     from audiosr_model.load import resolve_device
 
     device = str(resolve_device(args.device))
     with opened_subject(args.subject, args.checkpoint, preset, args.weights_seed, device) as subject:
-        yield subject_producer(subject, settings, store.inputs_dir), f"subject {subject.name}", settings
+        yield subject_producer(subject, settings, store.inputs_dir), f"subject {subject.name}"
 
 
 def _store_and_cases(args):
+    """The golden store and the selected cases, every option checked before a model is loaded."""
     from audiosr_verify.golden import GoldenStore, select_cases
 
+    check_model_options(args, require_weights=False)  # no weights given: the bundled random ones
+    input_dir(args.inputs_dir, "--inputs-dir")
+    if args.golden_dir is not None and Path(args.golden_dir).exists():
+        input_dir(args.golden_dir, "--golden-dir")
     store = GoldenStore(args.golden_dir, args.inputs_dir)
     cases = store.cases()
     if not cases:
@@ -147,17 +176,38 @@ def _out_console():
 
 def cmd_golden(args) -> int:
     from rich.console import Console
-    from rich.table import Table
 
     from audiosr_verify import golden as G
+    from audiosr_verify.util.atomic import Reservation, Target
 
     err = Console(stderr=True)
     store, cases = _store_and_cases(args)
-    with _golden_source(args, err, store) as (source, described, settings):
+    if args.update:
+        _writable_store(store.root)
+    targets = [Target(Path(args.json), "--json", what="report")] if args.json else []
+    reserved = Reservation(targets)
+    settings = _run_settings(args, err)
+    _preflight(store, cases, settings, args.update)
+    with reserved, _golden_source(args, err, store, settings) as (source, described):
         err.print(f"model: {described}; golden key {settings.key}", highlight=False)
         with _progress(err) as progress:
             run = G.run_golden(source, settings, store, cases, update=args.update,
                                progress=_case_progress(progress))
+        _print_golden(args, run, store, settings, reserved)
+    return EXIT_OK if run.passed else EXIT_FAILED
+
+
+def _writable_store(root: Path) -> None:
+    """`golden update` writes under ``root``: it must be (or become) a writable directory, checked up front."""
+    from audiosr_verify.util.atomic import probe_directory
+
+    root, _ = output_dir(root)
+    probe_directory(root)
+
+
+def _print_golden(args, run, store, settings, reserved) -> None:
+    from rich.table import Table
+
     out = _out_console()
     table = Table(title=f"golden {'update' if args.update else 'check'}: {settings.key}", title_justify="left")
     columns = (("case", "status", "golden", "seconds") if args.update else
@@ -184,14 +234,12 @@ def cmd_golden(args) -> int:
     if args.json:
         import json
 
-        from audiosr_verify.util.atomic import atomic_write as write_atomic
-
-        write_atomic(args.json, json.dumps(run.to_dict(), indent=2) + "\n")
+        text = json.dumps(run.to_dict(), indent=2) + "\n"
+        reserved.publish(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     out.print(run.summary_line(), highlight=False)
     if args.update:
         out.print(f"wrote {len(run.results)} golden(s) under {store.root / settings.key}; review "
                   "(audiosr-verify report) and commit them", highlight=False)
-    return EXIT_OK if run.passed else EXIT_FAILED
 
 
 def cmd_report(args) -> int:
@@ -199,22 +247,34 @@ def cmd_report(args) -> int:
 
     from audiosr_verify.report import model as R
     from audiosr_verify.report.render import print_rich, write_all
+    from audiosr_verify.util.atomic import Reservation, Target
 
     err = Console(stderr=True)
-    out_dir = Path(args.output_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise AudioSRError("output path exists and is not a directory", out_dir)
     store, cases = _store_and_cases(args)
+    out_dir, created = output_dir(args.output_dir)
+    # The three report files, locked for the run so two reports into one directory cannot interleave.
+    reserved = Reservation([Target(out_dir / n, "report", what="report")
+                            for n in ("report.json", "report.md", "report.html")])
     t0 = time.perf_counter()
-    with _golden_source(args, err, store) as (source, described, settings):
-        with _progress(err) as progress:
-            stage = progress.add_task("report", total=None)
-            report = R.build_report(source, settings, store=store, cases=cases, properties=not args.no_properties,
-                                    strict=args.strict, model_description=described,
-                                    progress=lambda what: progress.update(stage, description=what),
-                                    case_progress=_case_progress(progress), subject=args.subject or "reference")
-    print_rich(report, _out_console())
-    written = write_all(report, out_dir)
+    try:
+        settings = _run_settings(args, err)
+        _preflight(store, cases, settings, update=False)
+        with reserved, _golden_source(args, err, store, settings) as (source, described):
+            with _progress(err) as progress:
+                stage = progress.add_task("report", total=None)
+                report = R.build_report(source, settings, store=store, cases=cases,
+                                        properties=not args.no_properties, strict=args.strict,
+                                        model_description=described,
+                                        progress=lambda what: progress.update(stage, description=what),
+                                        case_progress=_case_progress(progress), subject=args.subject or "reference")
+            print_rich(report, _out_console())
+            try:
+                written = write_all(report, out_dir)
+            except OSError as exc:  # report/render.py writes through its own temporary files
+                raise AudioSRError(f"cannot write the report: {exc.strerror or exc}", out_dir) from None
+    except BaseException:
+        remove_if_empty(out_dir, created)
+        raise
     err.print(f"wrote {', '.join(str(p) for p in written)} in {time.perf_counter() - t0:.0f} s", highlight=False,
               soft_wrap=True)
     return report.exit_code

@@ -1,4 +1,4 @@
-"""Spectral and waveform metrics for comparing AudioSR outputs (pure numpy/scipy).
+"""Spectral and waveform metrics for comparing AudioSR outputs (numpy/scipy; loudness by pyloudnorm).
 
 Every public function takes 1-D mono waveforms (numpy arrays or torch tensors;
 shapes ``[N]``, ``[1, N]`` or ``[N, 1]`` are accepted and squeezed) and, where the
@@ -48,7 +48,7 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "mags sqrt(max(|STFT|^2,1e-7)) reflect-padded (ParallelWaveGAN MR-STFT loss)",
     "spectral_convergence": "v1: ||R-E||_F/||R||_F of stft_magnitude n_fft=2048 hop=512",
     "lufs_reference": "v1: ITU-R BS.1770-4 integrated loudness of reference (K-weighting biquads "
-    "bilinear-derived per rate, 400 ms blocks, 100 ms step, gates -70 LUFS abs / -10 LU rel)",
+    "bilinear-derived per rate, 400 ms blocks, 100 ms step, gates -70 LUFS abs / -10 LU rel)",  # pyloudnorm
     "lufs_estimate": "v1: as lufs_reference, for the estimate",
     "loudness_difference": "v1: LUFS(estimate) - LUFS(reference) (LU)",
     "high_band_energy_ratio": "v1: sum |E|^2 / sum |R|^2 over stft_magnitude bins (n_fft=2048 hop=512) "
@@ -469,66 +469,49 @@ def multi_resolution_stft_distance(
 # --------------------------------------------------------------------------- loudness
 
 
-def _k_weighting(sample_rate: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """BS.1770 K-weighting as two biquads ``(b, a)``, derived for ``sample_rate`` by the
-    bilinear transform (with prewarping) of the analog prototypes.
-
-    Stage 1 (head-related high shelf): f0 = 1681.97 Hz, G = +4.0 dB, Q = 0.70718, with the
-    shelf's mid gain ``Vb = Vh**0.49967``; stage 2 (RLB high pass): f0 = 38.135 Hz, Q = 0.50033.
-    These prototype parameters (Mansbridge/De Man, as in libebur128) reproduce the BS.1770-4
-    48 kHz coefficient table to ~1e-14.  pyloudnorm derives its biquads the same way from
-    rounder RBJ-cookbook parameters (1500 Hz shelf, 38 Hz high pass), which reads ~0.04 dB low
-    at 997 Hz (-3.05 instead of -3.01 LUFS for a full-scale sine); we keep the calibration exact.
-    """
-    k = np.tan(np.pi * 1681.974450955533 / sample_rate)
-    q = 0.7071752369554196
-    vh = 10 ** (3.999843853973347 / 20)
-    vb = vh**0.4996667741545416
-    a0 = 1 + k / q + k * k
-    shelf_b = np.array([vh + vb * k / q + k * k, 2 * (k * k - vh), vh - vb * k / q + k * k]) / a0
-    shelf_a = np.array([a0, 2 * (k * k - 1), 1 - k / q + k * k]) / a0
-    k = np.tan(np.pi * 38.13547087602444 / sample_rate)
-    q = 0.5003270373238773
-    a0 = 1 + k / q + k * k
-    hp_b = np.array([1.0, -2.0, 1.0])
-    hp_a = np.array([a0, 2 * (k * k - 1), 1 - k / q + k * k]) / a0
-    return [(shelf_b, shelf_a), (hp_b, hp_a)]
+# pyloudnorm's "DeMan" filter class is the BS.1770 K-weighting derived per rate from the prototype
+# parameters of Mansbridge/De Man (as in libebur128), which reproduce the BS.1770-4 48 kHz coefficient
+# table; its default "K-weighting" class uses rounder RBJ-cookbook parameters (1500 Hz shelf, 38 Hz
+# high pass) and reads ~0.04 LU low (-3.05 instead of -3.01 LUFS for a full-scale 997 Hz sine).
+_LOUDNESS_FILTER = "DeMan"
+_BLOCK_S, _STEP_S = 0.4, 0.1
 
 
 def loudness_lufs(x: Any, sample_rate: float) -> float:
-    """Integrated loudness in LUFS per ITU-R BS.1770-4 (mono, channel weight 1).
+    """Integrated loudness in LUFS per ITU-R BS.1770-4 (mono, channel weight 1), by pyloudnorm.
 
-    1. K-weight ``x`` (:func:`_k_weighting`, ``scipy.signal.lfilter`` from zero state);
-    2. mean square ``z_j`` over blocks of ``round(0.4 sr)`` samples every ``round(0.1 sr)``
-       samples (75 % overlap; only complete blocks; a signal shorter than one block is
-       treated as a single block spanning the whole signal);
+    1. K-weight ``x`` (pyloudnorm ``Meter(filter_class="DeMan")``: biquads from the
+       BS.1770 prototypes, ``scipy.signal.lfilter`` from zero state);
+    2. mean square ``z_j`` over blocks of 400 ms every 100 ms (75 % overlap), only complete
+       blocks: the signal is cut after the last complete block before it is measured, because
+       pyloudnorm also counts a final partial block, which the definition (v1) does not;
     3. ``l_j = -0.691 + 10 log10 z_j``; absolute gate keeps ``l_j >= -70``;
        relative gate keeps ``l_j > -0.691 + 10 log10(mean z over abs-gated) - 10``;
     4. ``LUFS = -0.691 + 10 log10(mean z over blocks passing both gates)``.
 
+    A signal shorter than one block (which pyloudnorm refuses) is one block spanning the
+    whole signal: K-weighted by the same filters, gated by hand (one block, one level).
     Returns ``-inf`` when no block passes the absolute gate (silence or very quiet input).
-    Calibration: a 997 Hz sine of amplitude 1 at 48 kHz reads -3.01 LUFS.
+    Calibration: a 997 Hz sine of amplitude 1 at 48 kHz reads -3.01 LUFS; at 48 kHz the filters are
+    BS.1770-4's coefficient table (tests/test_metrics.py). It agrees with the hand-written meter it
+    replaced within 4e-12 LU on the test signals and every regression input and golden; where 100 ms
+    is not a whole number of samples (11.025 kHz) pyloudnorm starts block j at sample int(j * 1102.5),
+    the replaced meter at j * 1102: up to 6e-3 LU apart (benchmarks/bench_loudness_parity.py).
     """
+    import pyloudnorm
+
     sig = _as_mono(x, "x")
     sample_rate = _check_rate(sample_rate)
-    for b, a in _k_weighting(sample_rate):
-        sig = scipy.signal.lfilter(b, a, sig)
-    block, step = int(round(0.4 * sample_rate)), int(round(0.1 * sample_rate))
+    meter = pyloudnorm.Meter(sample_rate, filter_class=_LOUDNESS_FILTER, block_size=_BLOCK_S)
+    block, step = int(round(_BLOCK_S * sample_rate)), int(round(_STEP_S * sample_rate))
     if sig.size < block:
-        z = np.array([np.mean(sig**2)])
-    else:
-        csum = np.concatenate([[0.0], np.cumsum(sig**2)])
-        starts = np.arange(0, sig.size - block + 1, step)
-        z = (csum[starts + block] - csum[starts]) / block
-    z = np.maximum(z, 0.0)  # cumsum differences can go a hair negative on silence
-    with np.errstate(divide="ignore"):
-        levels = -0.691 + 10 * np.log10(z)
-    gated = levels >= -70.0
-    if not gated.any():
-        return -math.inf
-    relative = -0.691 + 10 * np.log10(np.mean(z[gated])) - 10.0
-    gated &= levels > relative
-    return float(-0.691 + 10 * np.log10(np.mean(z[gated])))
+        for f in meter._filters.values():  # pyloudnorm's filter chain (its README sets it for custom filters)
+            sig = f.apply_filter(sig)
+        z = float(np.mean(sig**2))
+        level = -0.691 + 10 * math.log10(z) if z > 0 else -math.inf
+        return level if level >= -70.0 else -math.inf
+    complete = block + (sig.size - block) // step * step
+    return float(meter.integrated_loudness(sig[:complete]))
 
 
 def loudness_difference(reference: Any, estimate: Any, sample_rate: float) -> float:

@@ -2,7 +2,10 @@
 
     Report -> Section (state-dict parity, functional parity, golden regression,
               property tests, ... anything with a key) -> Item (one checkpoint,
-              one case, one test file) -> Table / Figure
+              one case, one test file) -> Table / Figure / Clip
+
+(the classes live in `audiosr_verify.report.document`; pictures are drawn by
+`report.pictures`, sounds encoded by `report.audio`)
 
 Builders here run a check and turn its result object into a `Section`
 (keeping the check's own ``to_dict()`` in ``Section.data`` for CI);
@@ -18,7 +21,6 @@ available count as passing unless the report is ``strict``.
 
 from __future__ import annotations
 
-import datetime as _dt
 import importlib
 import importlib.util
 import os
@@ -27,116 +29,26 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from audiosr_verify import golden as G
+from audiosr_verify.report.document import (  # noqa: F401  (the result model, re-exported)
+    REPORT_SCHEMA_VERSION,
+    SECTION_STATUSES,
+    Clip,
+    Figure,
+    Item,
+    Report,
+    Section,
+    Table,
+)
 from audiosr_verify.util.paths import data_dir
 
-REPORT_SCHEMA_VERSION = 1
-SECTION_STATUSES = ("pass", "fail", "error", "not_available")
 BASIC_MANIFEST = "manifests/audiosr_basic.json"  # inside the harness data
 PROPERTY_TESTS = "tests/test_properties_*.py"
 
 Progress = Callable[[str], None]
-
-
-# --------------------------------------------------------------------------- model
-
-
-@dataclass
-class Figure:
-    """A picture (PNG bytes) with a title; JSON and Markdown only name it."""
-
-    title: str
-    png: bytes = field(repr=False)
-    caption: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "caption": self.caption, "png_bytes": len(self.png)}
-
-
-@dataclass
-class Table:
-    columns: list[str]
-    rows: list[list[str]]
-    title: str = ""
-    row_status: list[str | None] | None = None  # per row: pass / fail / info / None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "columns": list(self.columns), "rows": [list(r) for r in self.rows],
-                "row_status": None if self.row_status is None else list(self.row_status)}
-
-
-@dataclass
-class Item:
-    """One checked thing inside a section (a checkpoint, a golden case, a test file)."""
-
-    name: str
-    status: str  # pass | fail | error | not_available | info
-    summary: str = ""
-    tables: list[Table] = field(default_factory=list)
-    figures: list[Figure] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "summary": self.summary,
-                "tables": [t.to_dict() for t in self.tables],
-                "figures": [f.to_dict() for f in self.figures], "notes": list(self.notes)}
-
-
-@dataclass
-class Section:
-    key: str  # stable identifier: state_dict_parity, functional_parity, golden_regression, property_tests
-    title: str
-    status: str
-    summary: str = ""
-    items: list[Item] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)  # section-level overview
-    notes: list[str] = field(default_factory=list)
-    data: dict[str, Any] | None = None  # the underlying check's to_dict(), for machines
-    seconds: float | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "pass"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "title": self.title, "status": self.status, "summary": self.summary,
-                "seconds": None if self.seconds is None else round(self.seconds, 2),
-                "notes": list(self.notes), "tables": [t.to_dict() for t in self.tables],
-                "items": [i.to_dict() for i in self.items], "data": self.data}
-
-
-@dataclass
-class Report:
-    title: str = "AudioSR compatibility report"
-    model: str = ""
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    environment: dict[str, str] = field(default_factory=dict)
-    sections: list[Section] = field(default_factory=list)
-    strict: bool = False
-
-    def section(self, key: str) -> Section | None:
-        return next((s for s in self.sections if s.key == key), None)
-
-    def section_ok(self, s: Section) -> bool:
-        return s.status == "pass" or (s.status == "not_available" and not self.strict)
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.sections) and all(self.section_ok(s) for s in self.sections)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.passed else 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": REPORT_SCHEMA_VERSION, "title": self.title, "ok": self.passed,
-                "strict": self.strict, "created": self.created, "model": self.model,
-                "environment": dict(self.environment),
-                "sections": [s.to_dict() for s in self.sections]}
 
 
 def _timed(key: str, title: str, build: Callable[[], Section]) -> Section:
@@ -229,8 +141,13 @@ def _keys_trimmed(data: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- functional parity
 
 
-def functional_section(subject: str = "reference", check=None) -> Section:
-    """Stage parity of ``subject`` (a `check` result: state dict, stages in both views, first divergence)."""
+def functional_section(subject: str = "reference", check=None, figures: bool = True) -> Section:
+    """Stage parity of ``subject`` from a `check` result (`checks.subject_check.CheckResult`).
+
+    Pictures first: the teacher-forced and the chained view as stage x input heatmaps of the
+    error in units of the tolerance, and the chained view's divergence curve per input; then
+    the per-stage table and, folded, every comparison.
+    """
     from audiosr_verify.checks.subject_check import run_check
 
     title = "Functional parity"
@@ -253,14 +170,46 @@ def functional_section(subject: str = "reference", check=None) -> Section:
                     for r in teacher], title="stages",
                    row_status=[{"pass": "pass", "fail": "fail"}.get(r["status"]) for r in teacher])
     rows = data["stage_parity"]["comparisons"]
-    comparisons = _generic_table("comparisons", rows)
+    comparisons = _generic_table(f"every comparison ({len(rows)})", rows, limit=None)
+    if comparisons is not None:
+        comparisons.folded = True
     status = "pass" if result.ok else "fail"
-    return Section("functional_parity", title, status, result.summary_line(), items,
-                   [t for t in (stages, comparisons) if t is not None], data=data)
+    section = Section("functional_parity", title, status, result.summary_line(), items,
+                      [t for t in (stages, comparisons) if t is not None], data=data)
+    if figures:
+        section.figures = functional_figures(result.stages)
+    return section
 
 
-def _generic_table(name: str, value: Any) -> Table | None:
-    """A list of flat dicts as a table (first 200 rows)."""
+def functional_figures(stages) -> list[Figure]:
+    """Heatmaps (teacher-forced, chained) and the chained divergence curves of a `StageCheckResult`."""
+    from audiosr_verify.report import pictures as P
+
+    out = []
+    inputs = list(stages.inputs)
+    explain = ("colour: max |ours - original| in units of the row's tolerance (given in brackets), by decade; "
+               "green passes, red fails (boxed); grey 0: bit-identical; the number is the max |diff|")
+    for view, label in (("teacher", "teacher-forced (each stage fed the original's inputs)"),
+                        ("chained", "chained (each stage fed the previous one's output)")):
+        rows = stages.view(view)
+        if not rows:
+            continue
+        pic = P.stage_heatmap(rows, inputs, title=f"Stage parity, {label}")
+        out.append(Figure(f"stage parity heatmap, {view}", pic.image, explain, pic.mime,
+                          alt=f"heatmap of the error per stage and input, {view} view", panels=pic.panels))
+    rows = stages.view("chained")
+    if rows:
+        pic = P.divergence_curves(rows, inputs, title="Divergence along the pipeline (chained view), per input")
+        out.append(Figure("divergence along the pipeline", pic.image,
+                          "max |diff| of each fixture tensor in pipeline order, one line per input; 0 at the "
+                          "bottom means bit-identical; the dashed line is the tolerance's absolute part; "
+                          "a red x marks a failing comparison", pic.mime,
+                          alt="divergence curves per input along the pipeline", panels=pic.panels))
+    return out
+
+
+def _generic_table(name: str, value: Any, limit: int | None = 200) -> Table | None:
+    """A list of flat dicts as a table (the first ``limit`` rows; all with None)."""
     if not (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
         return None
     cols = [k for k, v in value[0].items() if not isinstance(v, (dict, list))]
@@ -268,7 +217,7 @@ def _generic_table(name: str, value: Any) -> Table | None:
         return None
     status_of = lambda r: None if "ok" not in r and "passed" not in r else (
         "pass" if r.get("ok", r.get("passed")) else "fail")
-    rows = value[:200]
+    rows = value if limit is None else value[:limit]
     return Table(cols, [[G._fmt(r.get(c)) if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
                         for r in rows], title=name, row_status=[status_of(r) for r in rows])
 
@@ -285,33 +234,12 @@ def _check_value(r: G.CaseResult, name: str) -> str:
     return c.value_text() if c is not None else "-"
 
 
-def golden_case_figures(r: G.CaseResult, store: G.GoldenStore | None) -> list[Figure]:
-    """Spectrograms of input, obtained output, golden and obtained - golden, on one scale."""
-    from audiosr_verify.report import spectrogram
+def golden_case_figures(r: G.CaseResult, store: G.GoldenStore | None = None) -> list[Figure]:
+    """Input, obtained output, golden and obtained - golden as spectrograms side by side, on one scale."""
+    from audiosr_verify.report import golden_media
 
-    if r.obtained is None:
-        return []
-    signals: dict[str, tuple | None] = {}
-    if r.input_path and Path(r.input_path).is_file():
-        import soundfile as sf
-
-        x, rate = sf.read(r.input_path, dtype="float32", always_2d=True)
-        signals["input"] = (x.mean(axis=1), rate)
-    signals["output"] = (r.obtained, G.SAMPLE_RATE)
-    g = r.golden
-    signals["golden"] = (g, G.SAMPLE_RATE) if g is not None else None
-    if g is not None and g.shape == r.obtained.shape:
-        signals["difference"] = (r.obtained.astype("float64") - g.astype("float64"), G.SAMPLE_RATE)
-    pngs = spectrogram.spectrogram_pngs(signals)
-    rate = f"{r.input_sample_rate / 1000:g} kHz" if r.input_sample_rate else ""
-    captions = {
-        "input": f"input ({rate}, shown resampled to 48 kHz)",
-        "output": "output of this run (48 kHz)",
-        "golden": "golden reference",
-        "difference": ("output - golden: identical (all black)" if r.status == "identical"
-                       else "output - golden (same dB scale)"),
-    }
-    return [Figure(name, png, captions[name]) for name, png in pngs.items()]
+    fig = golden_media.case_figure(r)
+    return [] if fig is None else [fig]
 
 
 def golden_section(run: G.GoldenRun | None, store: G.GoldenStore | None = None, figures: bool = True,
@@ -334,7 +262,12 @@ def golden_section(run: G.GoldenRun | None, store: G.GoldenStore | None = None, 
             item.notes.append("obtained files written: " + ", ".join(Path(p).name for p in r.written)
                               + f" in {r.golden_dir}")
         if figures:
-            item.figures = golden_case_figures(r, store)
+            from audiosr_verify.report import golden_media
+
+            signals = golden_media.case_signals(r)
+            fig = golden_media.case_figure(r, signals) if signals else None
+            item.figures = [] if fig is None else [fig]
+            item.clips = golden_media.case_clips(r, signals) if signals else []
         items.append(item)
     overview = Table(GOLDEN_COLUMNS,
                      [[r.case, r.status.replace("_", " "), _check_value(r, "peak_relative_diff"),
@@ -471,12 +404,14 @@ def build_report(net, settings: G.RunSettings, *, store: G.GoldenStore | None = 
 
 
 __all__ = [
+    "Clip",
     "Figure",
     "Item",
     "Report",
     "Section",
     "Table",
     "build_report",
+    "functional_figures",
     "functional_section",
     "golden_case_figures",
     "golden_section",

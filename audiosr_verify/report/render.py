@@ -13,12 +13,12 @@ import html
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from audiosr_verify import golden as G
-from audiosr_verify.report.model import Item, Report, Section, Table
+from audiosr_verify.report.document import Item, Report, Section, Table
+from audiosr_verify.util.atomic import atomic_write
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "not_available": "yellow",
                 "info": "dim", None: ""}
@@ -123,8 +123,8 @@ def case_table_text(result: G.CaseResult, width: int = 110) -> str:
                       + ", ".join(Path(p).name for p in result.written) + f" in {result.golden_dir}",
                       highlight=False, soft_wrap=True)
     if result.status in ("failed", "stale"):
-        console.print(f"if the change is intended, regenerate with: {G.UPDATE_HINT}", highlight=False,
-                      soft_wrap=True)
+        console.print(f"if the change is intended, regenerate with: {result.update_hint or G.UPDATE_HINT}",
+                      highlight=False, soft_wrap=True)
     return buf.getvalue().rstrip() + "\n"
 
 
@@ -160,6 +160,8 @@ def to_markdown(report: Report) -> str:
     for s in report.sections:
         out += [f"## {icon.get(s.status, '')} {s.title}", "", _md(s.summary), ""]
         out += [f"- {_md(n)}" for n in s.notes] + ([""] if s.notes else [])
+        if s.figures:
+            out += ["Pictures: " + ", ".join(f.title for f in s.figures) + " (see report.html)", ""]
         for t in s.tables:
             out += _md_table(t)
         for item in s.items:
@@ -169,8 +171,9 @@ def to_markdown(report: Report) -> str:
             if show_tables:
                 for t in item.tables:
                     out += _md_table(t)
-            if item.figures:
-                out += ["Spectrograms: " + ", ".join(f.title for f in item.figures) + " (see report.html)", ""]
+            if item.figures or item.clips:
+                media = [f.title for f in item.figures] + [f"{c.title} (audio)" for c in item.clips]
+                out += ["In report.html: " + ", ".join(media), ""]
     env = report.environment
     if env:
         out += ["## Environment", ""] + _md_table(Table(["", ""], [[k, v] for k, v in env.items()]))
@@ -197,12 +200,14 @@ caption{caption-side:top;text-align:left;font-weight:600;padding:2px 0}
 details{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:8px 0;padding:6px 10px}
 details.fail,details.error{border-color:#cf222e}
 summary{cursor:pointer} .summary{color:#444;margin-left:6px}
-.figs{display:grid;grid-template-columns:repeat(4,1fr);gap:8px;margin:8px 0}
-figure{margin:0} figure img{width:100%;height:190px;display:block;border:1px solid #ccc;background:#000}
+.figs{display:flex;flex-direction:column;gap:10px;margin:8px 0}
+figure{margin:0} figure img{max-width:100%;height:auto;display:block;border:1px solid #d0d7de;background:#fff}
 figcaption{font-size:12px;color:#444;margin-top:2px}
+.clips{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:8px;margin:8px 0}
+.clips figure{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:4px 8px}
+.clips audio{width:100%;height:32px;display:block}
 .note{color:#57606a;font-size:13px;margin:2px 0}
-.legend{display:flex;align-items:center;gap:10px;font-size:12px;color:#444;margin:6px 0}
-.bar{width:220px;height:12px;border:1px solid #aaa}
+details.table{padding:4px 10px} details.table>summary{font-weight:600}
 code{background:#eef;padding:0 3px;border-radius:3px}
 """
 
@@ -216,6 +221,9 @@ def _badge(status: str | None) -> str:
 
 
 def _html_table(t: Table) -> str:
+    if t.folded:
+        return (f'<details class="table"><summary>{_h(t.title or "table")} ({len(t.rows)} rows)</summary>'
+                + _html_table(Table(t.columns, t.rows, "", t.row_status)) + "</details>")
     parts = ["<table>"]
     if t.title:
         parts.append(f"<caption>{_h(t.title)}</caption>")
@@ -235,31 +243,40 @@ def _html_table(t: Table) -> str:
     return "".join(parts)
 
 
+def _html_figures(figures) -> str:
+    parts = ['<div class="figs">']
+    for f in figures:
+        data = base64.b64encode(f.image).decode("ascii")
+        parts.append(f'<figure><img alt="{_h(f.alt or f.title)}" src="data:{_h(f.mime)};base64,{data}">'
+                     f"<figcaption><b>{_h(f.title)}</b> - {_h(f.caption)}</figcaption></figure>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _html_clips(clips) -> str:
+    parts = ['<div class="clips">']
+    for c in clips:
+        data = base64.b64encode(c.data).decode("ascii")
+        parts.append(f'<figure><figcaption><b>{_h(c.title)}</b> - {_h(c.caption)}</figcaption>'
+                     f'<audio controls preload="metadata" title="{_h(c.title)}" src="data:{_h(c.mime)};base64,{data}">'
+                     f"</audio></figure>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def _html_item(item: Item, open_: bool) -> str:
     parts = [f'<details class="{_h(item.status)}"{" open" if open_ else ""}><summary>{_badge(item.status)}'
              f'<h3>{_h(item.name)}</h3><span class="summary">{_h(item.summary)}</span></summary>']
     for n in item.notes:
         parts.append(f'<p class="note">{_h(n)}</p>')
     if item.figures:
-        parts.append('<div class="figs">')
-        for f in item.figures:
-            data = base64.b64encode(f.png).decode("ascii")
-            parts.append(f'<figure><img alt="{_h(f.title)} spectrogram" src="data:image/png;base64,{data}">'
-                         f"<figcaption><b>{_h(f.title)}</b> - {_h(f.caption)}</figcaption></figure>")
-        parts.append("</div>")
+        parts.append(_html_figures(item.figures))
+    if item.clips:
+        parts.append(_html_clips(item.clips))
     for t in item.tables:
         parts.append(_html_table(t))
     parts.append("</details>")
     return "".join(parts)
-
-
-def _legend() -> str:
-    from audiosr_verify.report import spectrogram as S
-
-    return (f'<div class="legend">Spectrograms: log power, 0 Hz (bottom) to 24 kHz (top), ticks every '
-            f'{S.GRID_HZ // 1000} kHz; {S.DYNAMIC_RANGE_DB:.0f} dB range per case '
-            f'<span class="bar" style="background:{S.css_gradient()}"></span>'
-            f"quiet &rarr; loud (the difference panel uses the same scale)</div>")
 
 
 def _html_section(s: Section) -> str:
@@ -269,10 +286,10 @@ def _html_section(s: Section) -> str:
     parts.append("</p>")
     for n in s.notes:
         parts.append(f'<p class="note">{_h(n)}</p>')
+    if s.figures:
+        parts.append(_html_figures(s.figures))
     for t in s.tables:
         parts.append(_html_table(t))
-    if any(i.figures for i in s.items):
-        parts.append(_legend())
     for item in s.items:
         open_ = item.status in ("fail", "error") or bool(item.figures)
         parts.append(_html_item(item, open_))
@@ -300,27 +317,14 @@ def to_html(report: Report) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_all(report: Report, output_dir: str | os.PathLike) -> list[Path]:
     """``report.json``, ``report.md`` and ``report.html`` in ``output_dir`` (created if needed)."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, render in (("report.json", to_json), ("report.md", to_markdown), ("report.html", to_html)):
-        _write_atomic(out / name, render(report))
+        # no lock of its own: `audiosr-verify report` holds a Reservation on these files for the whole run
+        atomic_write(out / name, render(report), what="report", lock=False)
         written.append(out / name)
     return written
 
