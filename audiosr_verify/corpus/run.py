@@ -1,0 +1,188 @@
+"""The driver of a corpus evaluation: discover, skip what is done, dispatch to an engine, journal, summarise.
+
+    OUT/run.json        the settings the rows were made with (a re-run must match them)
+    OUT/results.jsonl   one row per file (journal.py), appended as each file finishes
+    OUT/worst/          spectrogram data of the worst-ranked files (worst.py)
+    OUT/summary.json    counts, distributions, stage failures, worst files (written at the end)
+    OUT/summary.html    the same for a person: histograms, the worst files' spectrograms
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from audiosr_model.errors import AudioSRError
+from audiosr_verify.checks.corpus import SUMMARY_METRICS, EvaluationSettings
+from audiosr_verify.corpus.files import discover, probe
+from audiosr_verify.corpus.journal import Journal
+from audiosr_verify.corpus.worst import WorstFiles
+from audiosr_verify.util.atomic import atomic_write
+
+ENGINES = ("local", "ray")
+RUN_FILE, SUMMARY_FILE, HTML_FILE = "run.json", "summary.json", "summary.html"
+# Metrics a run can rank its worst files by, and whether lower is better.
+RANKABLE = {name: lower for name, _, lower in SUMMARY_METRICS if lower is not None}
+RANKABLE.update(peak_relative_diff=True, max_abs_diff=True)
+
+
+class Progress(Protocol):
+    def start(self, total: int, completed: int) -> None: ...
+
+    def advance(self, row: dict[str, Any]) -> None: ...
+
+
+def default_rank_metric(settings: EvaluationSettings) -> str:
+    """Parity: the project's floored spectral distance (robust to rounding); quality: the published LSD."""
+    return "spectral_distance" if settings.mode == "against" else "lsd"
+
+
+@dataclass
+class CorpusRun:
+    out_dir: Path
+    files: int  # audio files in the corpus
+    skipped: int  # already in results.jsonl
+    evaluated: int  # by this run
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def files_per_minute(self) -> float:
+        return 60 * self.evaluated / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        c = self.summary.get("counts", {})
+        return not c.get("unreadable") and not c.get("error")
+
+
+def _prepare_out(out: Path, settings: EvaluationSettings, corpus: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise AudioSRError("output path exists and is not a directory", out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AudioSRError(f"cannot create the output directory ({exc.strerror or exc})", out) from None
+    run_file = out / RUN_FILE
+    identity = settings.identity()
+    if run_file.exists():
+        try:
+            before = json.loads(run_file.read_text(encoding="utf-8"))["identity"]
+        except (ValueError, KeyError, OSError):
+            raise AudioSRError("is not a run description of audiosr-verify evaluate; use another --output-dir",
+                               run_file) from None
+        differ = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
+        if differ:
+            shown = ", ".join(f"{k} {before.get(k)!r} -> {identity.get(k)!r}" for k in differ[:4])
+            raise AudioSRError(f"holds results made with other settings ({shown}); use another --output-dir", out)
+    atomic_write(run_file, json.dumps({"identity": identity, "settings": settings.to_dict(),
+                                       "corpus": str(corpus)}, indent=2) + "\n")
+
+
+def evaluate_corpus(corpus: str | Path, settings: EvaluationSettings, out_dir: str | Path, *,
+                    engine: str = "local", workers: int = 1, address: str | None = None, worst: int = 8,
+                    rank_by: str | None = None, progress: Progress | None = None, html: bool = True) -> CorpusRun:
+    """Evaluate every audio file under ``corpus`` not yet in ``out_dir``; write the summary; return the run."""
+    if engine not in ENGINES:
+        raise AudioSRError(f"unknown engine {engine!r} (one of {', '.join(ENGINES)})")
+    if workers < 1:
+        raise AudioSRError(f"--workers must be at least 1, got {workers}")
+    if worst < 0:
+        raise AudioSRError(f"--worst must be 0 or more, got {worst}")
+    rank_by = rank_by or default_rank_metric(settings)
+    if rank_by not in RANKABLE:
+        raise AudioSRError(f"cannot rank by {rank_by!r} (one of {', '.join(sorted(RANKABLE))})")
+    from audiosr_verify.subjects.loader import resolve_factory
+
+    for spec in filter(None, (settings.subject, settings.against)):
+        resolve_factory(spec)  # a subject that cannot be found fails here, not in every worker
+    files = discover(corpus)
+    problem = probe(files)
+    if problem is not None:  # before anything is written or loaded
+        raise AudioSRError(f"no readable audio in the corpus ({problem})", corpus)
+    out = Path(out_dir)
+    if engine == "ray":
+        from audiosr_verify.corpus.ray_engine import ray_session
+
+        session = ray_session(address, workers * settings.threads)
+    else:
+        session = contextlib.nullcontext()
+    start = time.perf_counter()
+    with session:
+        _prepare_out(out, settings, Path(corpus).resolve())
+        rows, ranked, skipped = _evaluate_files(files, settings, out, engine, workers, address, worst, rank_by,
+                                                progress)
+    seconds = time.perf_counter() - start
+    evaluated = len(files) - skipped
+    result = CorpusRun(out, len(files), skipped, evaluated, seconds)
+    from audiosr_verify.corpus.summary import summarize
+
+    result.summary = summarize(rows, settings, str(Path(corpus).resolve()), ranked, rank_by,
+                               {"engine": engine, "workers": workers, "address": address, "evaluated": evaluated,
+                                "skipped": skipped, "wall_seconds": seconds,
+                                "files_per_minute": result.files_per_minute})
+    atomic_write(out / SUMMARY_FILE, json.dumps(result.summary, indent=2, allow_nan=False) + "\n")
+    result.written = [out / "results.jsonl", out / SUMMARY_FILE]
+    if html:
+        from audiosr_verify.report.corpus import write_html
+
+        result.written.append(write_html(out / HTML_FILE, result.summary, rows, out))
+    return result
+
+
+@contextlib.contextmanager
+def _shared_weights(settings: EvaluationSettings, address: str | None):
+    """On this machine, the bundled random weights are written once, by the driver, for every worker (and
+    removed by it, also when the run is interrupted); on a cluster each worker writes its own."""
+    if settings.checkpoint is not None or address:
+        yield settings
+        return
+    import dataclasses
+    import tempfile
+
+    from audiosr_verify.checks.subject_check import write_random_checkpoint
+
+    with tempfile.TemporaryDirectory(prefix="audiosr-evaluate-") as tmp:
+        path = write_random_checkpoint(tmp, settings.preset, settings.weights_seed)
+        yield dataclasses.replace(settings, checkpoint=str(path))
+
+
+def _evaluate_files(files, settings, out: Path, engine: str, workers: int, address: str | None, worst: int,
+                    rank_by: str, progress: Progress | None) -> tuple[list[dict[str, Any]], list[str], int]:
+    """Run what is not yet done; (the rows of the corpus's files sorted by file, the worst files, skipped)."""
+    with Journal(out) as journal:
+        todo = [f for f in files if not journal.done(f.rel)]
+        kept = WorstFiles(out, worst, rank_by, RANKABLE[rank_by], journal.rows.values())
+        if progress is not None:
+            progress.start(len(files), len(files) - len(todo))
+
+        def on_result(row: dict[str, Any], spectra) -> None:
+            kept.offer(row, spectra)  # its spectrograms first: a saved row never lacks them
+            journal.append(row)
+            kept.settle()
+            if progress is not None:
+                progress.advance(row)
+
+        jobs = (f.to_job() for f in todo)
+        if todo:
+            with _shared_weights(settings, address) as worker_settings:
+                if engine == "local":
+                    from audiosr_verify.corpus.local import run_local
+
+                    run_local(worker_settings, jobs, min(workers, len(todo)), on_result)
+                else:
+                    from audiosr_verify.corpus.ray_engine import run_ray
+
+                    run_ray(worker_settings, jobs, workers if address else min(workers, len(todo)), on_result)
+        present = {f.rel for f in files}
+        rows = sorted((r for f, r in journal.rows.items() if f in present), key=lambda r: r["file"])
+        return rows, [f for f in kept.ranked() if f in present], len(files) - len(todo)
+
+
+__all__ = ["CorpusRun", "ENGINES", "HTML_FILE", "RANKABLE", "RUN_FILE", "SUMMARY_FILE", "default_rank_metric",
+           "evaluate_corpus"]
