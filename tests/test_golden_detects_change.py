@@ -16,13 +16,13 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
+import audiosr_model.vocoder
 import pytest
 
-import audiosr_model.vocoder
 from audiosr_verify import golden as G
 from audiosr_verify.report import model as R
 from audiosr_verify.report.render import case_table_text, to_html
+from tests.test_report import decode_image, luminance, panel
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = "speech_lp4k"
@@ -98,36 +98,24 @@ def test_changed_vocoder_fails_then_update_passes(changed_output, case, store_co
     copy_dir = store_copy.case_dir(audiosr_settings.key, CASE)
     assert {p.name for p in copy_dir.iterdir()} == set(G.GOLDEN_FILES + G.OBTAINED_FILES)
 
-    # The difference is a picture: the difference panel of report.html is far from black.
+    # The difference is a picture: the difference panel of report.html is far from black, both in the
+    # spectrogram it is drawn from and in the decoded image; and it can be heard.
     run = G.GoldenRun(audiosr_settings.key, {}, str(store_copy.root), [result])
     section = R.golden_section(run, store_copy)
-    diff = next(f for f in section.items[0].figures if f.title == "difference")
-    assert diff.png and "data:image/png;base64," in to_html(R.Report(sections=[section]))
-    pixels = _palette_pixels(diff.png)
-    assert (pixels[:, 4:-4] > 64).mean() > 0.05, "the change must be visible in the difference spectrogram"
+    fig = next(f for f in section.items[0].figures if f.title == "spectrograms")
+    assert f'src="data:{fig.mime};base64,' in to_html(R.Report(sections=[section]))
+    diff_db = fig.arrays["spectrograms"]["difference"].db
+    assert (diff_db > fig.arrays["vmin"] + 25).mean() > 0.05, "the change must be in the difference spectrogram"
+    lit = luminance(panel(decode_image(fig.image), fig.panels["difference"])) > 0.25
+    assert lit.mean() > 0.05, "the change must be visible in the difference picture"
+    heard = next(c for c in section.items[0].clips if c.title == "output − golden")
+    assert heard.caption.startswith("peak ") and float(heard.caption.split()[1]) > -60
 
     updated = store_copy.update(case, changed_output, audiosr_settings)
     assert updated.status == "updated"
     assert store_copy.compare(case, changed_output, audiosr_settings).status == "identical"
     assert {p.name for p in copy_dir.iterdir()} == set(G.GOLDEN_FILES)
     assert _tree_digest(committed) == before, "the committed golden store must not change"
-
-
-def _palette_pixels(png: bytes) -> np.ndarray:
-    import struct
-    import zlib
-
-    pos, idat, width = 8, b"", 0
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        tag, body = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
-        if tag == b"IHDR":
-            width = struct.unpack(">I", body[:4])[0]
-        elif tag == b"IDAT":
-            idat += body
-        pos += 12 + length
-    raw = np.frombuffer(zlib.decompress(idat), np.uint8)
-    return raw.reshape(-1, width + 1)[:, 1:]
 
 
 @pytest.mark.slow

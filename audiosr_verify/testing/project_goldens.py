@@ -1,0 +1,84 @@
+"""Where a project's goldens live and how a user recreates one: read from the pytest configuration.
+
+Layout of a project's store (default ``tests/goldens`` under pytest's rootdir)::
+
+    <golden dir>/<subject>/<weights key>/<case>/output.safetensors, meta.json, output.flac
+
+``<subject>`` is ``reference`` (this package's model) or the ``--audiosr-subject``
+made safe for a folder name; ``<weights key>`` is ``random-<preset>-seed<N>`` or
+the first 16 hex digits of the checkpoint's sha256, with ``-faithful-first``
+for a subject's ``enhance``. Goldens of different subjects and checkpoints
+therefore live side by side.
+
+Stdlib only: the plugin imports this when its fixtures run, and nothing here
+may slow down a session that does not use them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+DEFAULT_SUBJECT = "reference"
+DEFAULT_PROJECT_DIR = Path("tests", "goldens")
+INI_GOLDEN_DIR = "audiosr_golden_dir"
+INI_SUBJECT = "audiosr_subject"
+SUBJECT_ENV = "AUDIOSR_SUBJECT"
+UPDATE_OPTION = "--golden-update"
+
+
+def subject_spec(config) -> str:
+    """The session's subject: ``--audiosr-subject``, else ``$AUDIOSR_SUBJECT``, else the ini, else reference."""
+    return (config.getoption("audiosr_subject", None) or os.environ.get(SUBJECT_ENV)
+            or (config.getini(INI_SUBJECT) or "").strip() or DEFAULT_SUBJECT)
+
+
+def subject_folder(spec: str) -> str:
+    """A folder name for a subject: ``fault:x`` -> ``fault-x``; ``path/to/port.py:make`` -> ``port.py-make``."""
+    head, sep, factory = spec.rpartition(":")
+    if sep and ("/" in head or os.sep in head or head.endswith(".py")):
+        spec = Path(head).name + ":" + factory  # a file: its name, not where this machine keeps it
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", spec).strip("-.") or "subject"
+
+
+def project_golden_root(config) -> Path:
+    """``--audiosr-golden-dir`` (from where pytest was started), else the ini setting (from the ini
+    file's folder), else ``tests/goldens`` under pytest's rootdir."""
+    option = config.getoption("audiosr_golden_dir", None)
+    if option:
+        return (Path(config.invocation_params.dir) / option).resolve()
+    ini = (config.getini(INI_GOLDEN_DIR) or "").strip()
+    if ini:
+        base = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
+        return (base / ini).resolve()
+    return Path(config.rootpath) / DEFAULT_PROJECT_DIR
+
+
+def update_command(config, item=None) -> str:
+    """The command that writes the golden(s) of ``item`` (or of the whole session) with these settings."""
+    words = ["python", "-m", "pytest"]
+    if item is not None:
+        here = Path(config.invocation_params.dir)
+        try:
+            where = os.path.relpath(item.path, here)
+        except ValueError:  # another drive
+            where = str(item.path)
+        _, sep, inside = item.nodeid.partition("::")
+        words.append(Path(where).as_posix() + (sep + inside if sep else ""))
+    words.append(UPDATE_OPTION)
+    for option, dest in (("--audiosr-golden-dir", "audiosr_golden_dir"),
+                         ("--audiosr-checkpoint", "audiosr_checkpoint"),
+                         ("--audiosr-preset", "audiosr_preset")):
+        value = config.getoption(dest, None)
+        if value:
+            words += [option, str(value)]
+    spec = subject_spec(config)
+    if spec != DEFAULT_SUBJECT:
+        words += ["--audiosr-subject", spec]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+__all__ = ["DEFAULT_PROJECT_DIR", "DEFAULT_SUBJECT", "INI_GOLDEN_DIR", "INI_SUBJECT", "project_golden_root",
+           "subject_folder", "subject_spec", "update_command"]
