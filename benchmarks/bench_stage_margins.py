@@ -65,8 +65,8 @@ def main(argv=None) -> int:
         margin = "exact" if t.exact else (f"{t.atol / noise[key]:.3g}x" if noise[key] and t.atol else "-")
         print(f"| {key} | {t.atol:g} + {t.rtol:g} | {noise[key]:.3g} | {margin} |")
 
-    print("\n| fault | expected stage | caught first at | tensor | error there | tolerance |")
-    print("|---|---|---|---|---|---|")
+    print("\n| fault | expected stage | caught first at | module | tensor | error there | tolerance |")
+    print("|---|---|---|---|---|---|---|")
     faults = {}
     ok = True
     for name, fault in sorted(FAULTS.items()):
@@ -75,10 +75,11 @@ def main(argv=None) -> int:
         row = next((c for c in result.stages.comparisons if not c.passed), None)
         tol = row.tolerance_text() if row else "-"
         err = f"{row.max_abs:.3g}" if row else "-"
-        ok &= first.get("stage") == fault.stage
-        print(f"| {name} | {fault.stage} | {first.get('stage')} | {first.get('fixture')} | {err} | {tol} |")
-        faults[name] = {"expected": fault.stage, "caught": first.get("stage"), "fixture": first.get("fixture"),
-                        "max_abs": row.max_abs if row else None}
+        ok &= first.get("stage") == fault.stage and first.get("module") == fault.module
+        module = first.get("module") or "-"
+        print(f"| {name} | {fault.stage} | {first.get('stage')} | {module} | {first.get('fixture')} | {err} | {tol} |")
+        faults[name] = {"expected": fault.stage, "caught": first.get("stage"), "module": first.get("module"),
+                        "fixture": first.get("fixture"), "max_abs": row.max_abs if row else None}
     if args.json:
         Path(args.json).write_text(json.dumps({"host": _cpu(), "noise": noise, "faults": faults}, indent=2,
                                               default=str) + "\n")

@@ -5,6 +5,7 @@ Built-in names:
     reference          our implementation (audiosr_model), faithful level
     original           audiosr 0.0.7 itself, running in the oracle venv (audiosr-verify oracle setup)
     fault:NAME         the reference with one porting fault (subjects/faults.py; `fault:list` names them)
+    precision:P        the reference with its networks in bf16 or fp16 (subjects/precision.py)
 
 A file is imported under a private module name; its directory is appended to
 ``sys.path`` (after everything else, so a ``model.py`` beside it shadows
@@ -31,7 +32,7 @@ BUILTIN: dict[str, str] = {
 
 
 def describe_builtins() -> str:
-    return "reference, original, fault:NAME (fault:list)"
+    return "reference, original, fault:NAME (fault:list), precision:bf16, precision:fp16"
 
 
 def _split(spec: str) -> tuple[str, str]:
@@ -76,6 +77,10 @@ def resolve_factory(spec: str) -> Callable[..., Any]:
         from audiosr_verify.subjects import faults
 
         return faults.factory(spec.split(":", 1)[1])
+    if spec.startswith("precision:"):
+        from audiosr_verify.subjects import precision
+
+        return precision.factory(spec.split(":", 1)[1])
     where, factory = _split(spec)
     if where.endswith(".py") or "/" in where or "\\" in where:
         module = _load_file(Path(where))
