@@ -33,3 +33,36 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def _split_threads_between_xdist_workers() -> None:
+    """Under pytest-xdist (`pytest -n auto`) each worker gets its share of the cores.
+
+    Without this every worker's torch (and its OpenMP pool) takes all cores and the
+    workers oversubscribe them. Verdicts do not depend on the thread count (see the
+    README's "Golden verdicts"); tests that need a given count set it themselves.
+    An explicit OMP_NUM_THREADS wins.
+    """
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not workers or "OMP_NUM_THREADS" in os.environ:
+        return
+    share = max(1, (os.cpu_count() or 1) // max(1, int(workers)))
+    os.environ["OMP_NUM_THREADS"] = str(share)  # before torch is imported; subprocesses inherit it
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(share)
+
+
+_split_threads_between_xdist_workers()
+
+
+# Modules that share the session's check of the reference subject (minutes of CPU): one worker
+# computes it once for both under `pytest -n auto --dist loadgroup` (the README's test command).
+_REFERENCE_CHECK_MODULES = ("tests/test_functional_parity.py", "audiosr_verify/testing/suite/test_subject.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    for item in items:
+        if item.nodeid.startswith(_REFERENCE_CHECK_MODULES):
+            item.add_marker(pytest.mark.xdist_group("reference_check"))

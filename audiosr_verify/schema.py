@@ -326,6 +326,18 @@ def stage(name: str) -> Stage:
     raise KeyError(f"unknown stage {name!r}; the schema has {', '.join(STAGE_NAMES)}")
 
 
+
+def named_outputs(stage_name: str, value):
+    """A stage's return value as {output name: value}: a dict as is, a tuple or list in the schema's
+    output order, anything else as the stage's single output."""
+    names = [t.name for t in stage(stage_name).outputs]
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, (tuple, list)) and len(names) > 1:
+        return dict(zip(names, value))
+    return {names[0]: value}
+
+
 def _pattern(name: str) -> str:
     """``ddim.step1.x_prev`` -> ``ddim.step*.x_prev``; ``unet.out.t501`` -> ``unet.out.t*``."""
     name = re.sub(r"step\d+", "step*", name)
@@ -344,9 +356,23 @@ def stage_of(fixture: str) -> Stage:
     raise KeyError(f"fixture tensor {fixture!r} belongs to no stage of schema {SCHEMA_VERSION}")
 
 
+# Chained-view bounds that the end-to-end bound cannot cover. The log-mel of a waveform amplifies
+# float noise in bins near its floor (log of 1e-5): the resampler's convolution, run with 1 thread
+# instead of 2 (another reduction order), moves tone_mix_8k's resampled waveform by 1.2e-7 (1 ulp)
+# and, through it, its log-mel by 2.7e-3 (measured, AMD EPYC; the teacher view, fed the original's
+# waveform, stays within 1e-4). 1e-2 leaves 3.7x; every features fault is caught in the teacher view
+# first and moves the log-mel by 0.26 and more (README, "Porting faults the harness catches").
+CHAINED_OVERRIDES = {
+    "features.log_mel": _t(1e-2, 0, "chained: 1 ulp of resampler noise moves near-floor log-mel bins by 2.7e-3"),
+    "lowpass.log_mel": _t(1e-2, 0, "chained: 1 ulp of resampler noise moves near-floor log-mel bins by 2.1e-3"),
+}
+
+
 def tolerance(fixture: str, view: str = "teacher") -> Tolerance:
     """The tolerance of a fixture tensor; in the chained view at least `CHAINED_ATOL` (errors accumulate)."""
     t = _stage_tolerance(fixture)
+    if view == "chained" and fixture in CHAINED_OVERRIDES:
+        return CHAINED_OVERRIDES[fixture]
     if view == "chained" and t.atol < CHAINED_ATOL:
         return Tolerance(CHAINED_ATOL, t.rtol, f"{t.why}; chained: upstream errors accumulate (end-to-end bound)")
     return t

@@ -28,7 +28,9 @@ def _json(path: Path) -> dict:
 
 def test_check_reference_passes_with_the_documented_json(tmp_path, capsys):
     out = tmp_path / "ref.json"
-    assert main(["check", "reference", "--json", str(out), "--output-dir", str(tmp_path / "o")]) == 0
+    # one input, both views: the CLI and its JSON (every input is the packaged suite's job: suite/test_subject.py)
+    assert main(["check", "reference", "--input", "tone_mix_16k", "--json", str(out),
+                 "--output-dir", str(tmp_path / "o")]) == 0
     data = _json(out)
     assert data["ok"] is True and data["subject"] == "reference" and data["first_divergence"] is None
     for row in data["stages"]:

@@ -48,9 +48,14 @@ def _cases():
 
 
 @pytest.fixture(scope="module")
-def suite():
+def suite(request, audiosr_subject_spec):
     if not METADATA.exists():
         pytest.skip("golden/oracle/tiny not exported (audiosr-verify oracle export)")
+    if audiosr_subject_spec == "reference":
+        # The same computation as the packaged suite's session check of the reference subject
+        # (check_stages of our network on the shared weights): computed once per session. Under
+        # pytest-xdist both modules are in one xdist_group (conftest.py), so once per run.
+        return request.getfixturevalue("audiosr_subject_check").stages
     return F.run_fixture_suite()
 
 
@@ -105,11 +110,17 @@ def test_weights_are_the_fixtures_weights(tmp_path):
     assert write_shared_checkpoint(tmp_path).is_file()
 
 
+# The resampler is a convolution: its reduction order (threads, oneDNN kernel) moves a sample by an
+# ulp or two (1.2e-7 on tone_mix_8k with 1 thread, 0 with 2). The rest of the front end is identical.
+REORDERED_DSP = {"resample.waveform": 2.5e-7}
+
+
 def test_dsp_stages_are_bit_exact(suite):
     """Where the arithmetic is the same, the DSP front end is identical, not merely close."""
     dsp = [c for c in suite.comparisons if _in_group(c.name, "dsp") and c.size > 1 and c.view == "teacher"]
     assert dsp
-    not_identical = [f"{c.name} on {c.input}" for c in dsp if not c.identical]
+    not_identical = [f"{c.name} on {c.input}: {c.max_abs:.3g}" for c in dsp
+                     if not c.identical and not c.max_abs <= REORDERED_DSP.get(c.name, 0.0)]
     assert not not_identical, not_identical
 
 

@@ -269,14 +269,6 @@ def _as_numpy(args: tuple) -> tuple:
     return tuple(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a for a in args)
 
 
-def _outputs(stage: str, value: Any) -> dict[str, Any]:
-    """A stage's return value as {output name: value} (tuples map onto the schema's output order)."""
-    names = [t.name for t in schema.stage(stage).outputs]
-    if isinstance(value, dict):
-        return dict(value)
-    if isinstance(value, (tuple, list)) and len(names) > 1:
-        return dict(zip(names, value))
-    return {names[0]: value}
 
 
 class _Run:
@@ -295,7 +287,7 @@ class _Run:
         args = _as_numpy(args)
         self.calls[stage] = args
         try:
-            return _outputs(stage, getattr(self.subject, stage)(*args))
+            return schema.named_outputs(stage, getattr(self.subject, stage)(*args))
         except StopSuite:
             raise
         except Exception as exc:  # a subject must not raise where the original did not
@@ -338,7 +330,7 @@ class _Run:
         args = _as_numpy(args)
         self.calls[stage] = args
         try:
-            out = _outputs(stage, getattr(self.subject, stage)(*args))
+            out = schema.named_outputs(stage, getattr(self.subject, stage)(*args))
         except StopSuite:
             raise
         except Exception as exc:

@@ -10,12 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-from audiosr_model.errors import AudioSRError
-from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK
+from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, output_dir, parse_options, remove_if_empty
 
 
 def add_verbs(sub) -> None:
-    from audiosr_verify.checks import stages as S
+    # Only the light loader here: the stage checks (and torch) load when `check` runs, so
+    # every other verb, and a bad option, answers without importing them.
     from audiosr_verify.subjects.loader import describe_builtins
 
     p = sub.add_parser(
@@ -32,7 +32,7 @@ def add_verbs(sub) -> None:
     p.add_argument("--view", choices=["both", "teacher", "chained"], default="both",
                    help="teacher-forced, chained, or both (default)")
     p.add_argument("--no-modules", action="store_true", help="do not look for the first diverging module")
-    p.add_argument("--fixtures", metavar="DIR", default=S.DEFAULT_FIXTURES,
+    p.add_argument("--fixtures", metavar="DIR", default=None,
                    help="oracle fixture directory (default: the bundled golden/oracle/tiny)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to the subject's factory in context.options (repeatable)")
@@ -40,49 +40,47 @@ def add_verbs(sub) -> None:
     p.set_defaults(func=cmd_check)
 
 
-def _options(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise AudioSRError(f"--option {item!r}: expected KEY=VALUE")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v
-    return out
 
 
 def cmd_check(args) -> int:
     from rich.console import Console
 
+    from audiosr_verify.checks import stages as S
     from audiosr_verify.checks.subject_check import run_check
     from audiosr_verify.report.check import check_table, to_html, to_markdown
-    from audiosr_verify.util.atomic import atomic_write
+    from audiosr_verify.util.atomic import Reservation, Target
 
-    targets = [Path(t) for t in ([args.json] if args.json else [])]
+    options = parse_options(args.option)  # every option checked before the subject is loaded
+    fixtures = args.fixtures or S.DEFAULT_FIXTURES  # relative: inside the harness data (checks/stages.py)
+    targets = [Target(Path(args.json), "--json", what="report")] if args.json else []
+    created, out = False, None
     if args.output_dir:
-        out = Path(args.output_dir)
-        if out.exists() and not out.is_dir():
-            raise AudioSRError("output path exists and is not a directory", out)
+        out, created = output_dir(args.output_dir)
+        targets += [Target(out / n, "--output-dir", what="report") for n in ("check.json", "check.md", "check.html")]
     views = ("teacher", "chained") if args.view == "both" else (args.view,)
     err = Console(stderr=True)
-    with err.status("checking") as status:
-        result = run_check(args.subject, fixture_dir=args.fixtures, inputs=args.input, views=views,
-                           modules=not args.no_modules, device=args.device, options=_options(args.option),
-                           progress=lambda m: status.update(m))
-    console = Console() if sys.stdout.isatty() else Console(width=160)
-    console.print(check_table(result))
-    first = result.first_divergence()
-    if first:
-        where = first["stage"] + (f", module {first['module']}" if first.get("module") else "")
-        detail = first.get("module_detail") or first.get("detail") or ""
-        console.print(f"first divergence: {where} ({first.get('fixture', '')} on {first.get('input', '-')}): {detail}",
-                      highlight=False, markup=False)
-    console.print(result.summary_line(), highlight=False, markup=False)
-    data = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
-    for t in targets:
-        atomic_write(t, data)
-    if args.output_dir:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "check.json", data)
-        atomic_write(out / "check.md", to_markdown(result))
-        atomic_write(out / "check.html", to_html(result))
+    try:
+        with Reservation(targets) as reserved:
+            with err.status("checking") as status:
+                result = run_check(args.subject, fixture_dir=fixtures, inputs=args.input, views=views,
+                                   modules=not args.no_modules, device=args.device, options=options,
+                                   progress=lambda m: status.update(m))
+            console = Console() if sys.stdout.isatty() else Console(width=160)
+            console.print(check_table(result))
+            first = result.first_divergence()
+            if first:
+                where = first["stage"] + (f", module {first['module']}" if first.get("module") else "")
+                detail = first.get("module_detail") or first.get("detail") or ""
+                console.print(f"first divergence: {where} ({first.get('fixture', '')} on "
+                              f"{first.get('input', '-')}): {detail}", highlight=False, markup=False)
+            console.print(result.summary_line(), highlight=False, markup=False)
+            data = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
+            texts = {"check.json": data, "check.md": to_markdown(result), "check.html": to_html(result)}
+            for t in targets:
+                text = data if t.source == "--json" else texts[t.path.name]
+                reserved.publish(t.path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+    except BaseException:
+        if out is not None:
+            remove_if_empty(out, created)
+        raise
     return EXIT_OK if result.ok else EXIT_FAILED

@@ -1,16 +1,66 @@
-"""What the verbs of `audiosr-verify` share: exit codes, model options, loading the network.
+"""What the verbs of `audiosr-verify` share: exit codes, option types, model options, loading the network.
 
 Every verb module imports from here and nothing imports the verbs but
 `cli.main`, so the CLI has no import cycle.
+
+Options are validated where they are parsed (the argparse ``type=`` functions
+below: a seed out of range or a NaN guidance is refused before anything
+runs), and `check_model_options` validates the model options (checkpoint
+file, configuration, weights) before any verb loads a model, so a bad value
+costs one line and no work.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+from pathlib import Path
 
 from audiosr_model.errors import AudioSRError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SEED_MAX = 2**32 - 1  # numpy's RandomState takes no more
+MAX_PARAMETERS = 4_000_000_000  # 16 GB of float32, far above the released model
+
+
+def int_in(low: int, high: int | None = None, what: str = "value"):
+    """argparse type: a whole number in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{what} must be {span}, got {value}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+def float_in(low: float, high: float | None = None, what: str = "value"):
+    """argparse type: a finite number in [low, high] (NaN and infinities refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number, got {text!r}")
+        if value < low or (high is not None and value > high):
+            span = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"{what} must be {span}, got {value:g}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+seed_type = int_in(0, SEED_MAX, "seed")
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -21,29 +71,117 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", metavar="YAML", help="custom model configuration (overrides --preset)")
     g.add_argument("--random-weights", action="store_true",
                    help="use deterministic random weights instead of a checkpoint (the bundled default)")
-    g.add_argument("--weights-seed", type=int, default=0, help="seed of the random weights (default 0)")
+    g.add_argument("--weights-seed", type=seed_type, default=0,
+                   help=f"seed of the random weights, 0 to {SEED_MAX} (default 0)")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="compute device")
+
+
+def check_model_options(args, require_weights: bool = True):
+    """Validate the model options without loading anything; the configuration they select.
+
+    The checkpoint must be a readable regular file, ``--config`` a valid
+    configuration (every value type- and range-checked) that builds a network
+    of sane size; ``--checkpoint`` and ``--random-weights`` exclude each
+    other. The result is kept on ``args`` for `load_network`.
+    """
+    from audiosr_model import config as cfg
+    from audiosr_model.safe_open import check_input
+
+    if getattr(args, "checkpoint", None) and getattr(args, "random_weights", False):
+        raise AudioSRError("give either --checkpoint or --random-weights, not both")
+    if require_weights and not args.checkpoint and not args.random_weights:
+        raise AudioSRError("no weights: give --checkpoint PATH, or --random-weights for the bundled tiny default")
+    if args.checkpoint:
+        check_input(args.checkpoint, "checkpoint")
+    if args.config:
+        config = cfg.load_yaml(args.config)
+        _check_network_size(config, args.config)
+    else:
+        config = cfg.preset(args.preset or ("basic" if args.checkpoint else "tiny"))
+    args._checked_config = config
+    return config
+
+
+def _check_network_size(config, path) -> None:
+    """Build the network on the meta device (no memory) and refuse one too large to hold."""
+    from audiosr_model.load import skeleton
+
+    try:
+        net = skeleton(config)
+    except Exception as exc:  # a configuration our network classes cannot take
+        raise AudioSRError(f"the configuration does not describe a network: {type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:200]}", path) from None
+    count = sum(t.numel() for t in net.state_dict().values())
+    if count > MAX_PARAMETERS:
+        raise AudioSRError(f"the configuration describes {count:,} parameters ({4 * count / 2**30:.0f} GiB); "
+                           f"at most {MAX_PARAMETERS:,} are accepted", path)
 
 
 def load_network(args):
     """The network the model options ask for, with a one-line description."""
-    from audiosr_model import config as cfg
     from audiosr_model.load import load_model, random_model, resolve_device
 
+    config = getattr(args, "_checked_config", None) or check_model_options(args)
     device = resolve_device(args.device)
-    if args.config:
-        config = cfg.load_yaml(args.config)
-    else:
-        config = cfg.preset(args.preset or ("basic" if args.checkpoint else "tiny"))
-    if args.checkpoint and args.random_weights:
-        raise AudioSRError("give either --checkpoint or --random-weights, not both")
     if args.checkpoint:
         net, report = load_model(args.checkpoint, config, device)
         c = report.counts
         return net, f"{args.checkpoint} ({config.name}: {c['matched']} keys loaded, {c['ignored']} ignored)"
-    if not args.random_weights:
-        raise AudioSRError("no weights: give --checkpoint PATH, or --random-weights for the bundled tiny default")
     net = random_model(config, args.weights_seed, device)
     return net, f"random weights ({config.name}, seed {args.weights_seed})"
 
 
+def input_dir(path: str | os.PathLike | None, what: str) -> Path | None:
+    """A directory the run reads from: it must exist and be a directory (one line otherwise)."""
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.exists():
+        raise AudioSRError(f"{what} does not exist", p)
+    if not p.is_dir():
+        raise AudioSRError(f"{what} is not a directory", p)
+    return p
+
+
+def output_dir(path: str | os.PathLike, create: bool = True) -> tuple[Path, bool]:
+    """A directory the run writes into: ``(path, created)``; refused if it is a file or cannot be made."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise AudioSRError("output path exists and is not a directory", p)
+    created = False
+    if create and not p.exists():
+        try:
+            p.mkdir(parents=True)
+            created = True
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise AudioSRError(f"cannot create the output directory ({exc.strerror or exc})", p) from None
+    return p, created
+
+
+def remove_if_empty(path: Path, created: bool) -> None:
+    """Undo an output directory this run created when it ends with nothing in it."""
+    if created:
+        try:
+            path.rmdir()
+        except OSError:
+            pass
+
+
+__all__ = [
+    "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "SEED_MAX", "add_model_options", "check_model_options", "float_in",
+    "input_dir", "int_in", "load_network", "output_dir", "remove_if_empty", "seed_type",
+]
+
+def parse_options(items: list[str]) -> dict[str, str]:
+    """--option KEY=VALUE items as a dict (subject factories read them from context.options)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise AudioSRError(f"--option {item!r}: expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        if not k.strip():
+            raise AudioSRError(f"--option {item!r}: the KEY is empty")
+        out[k.strip()] = v
+    return out
