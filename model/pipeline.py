@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from audiosr_model import features, level, lowpass, postprocess
+from audiosr_model import features, level, lowpass, postprocess, timings
 from audiosr_model.audio import pad_wav, padded_duration
 from audiosr_model.diffusion import DDIMStep, ddim_sample, guided_denoiser, make_ddim_schedule
 from audiosr_model.errors import AudioSRError
@@ -135,22 +135,84 @@ def generate(
     low_mel = prep.lowpass_mel[None, None].to(device)
     shape = net.latent_shape(tuple(mel.shape))
     rng.randn(shape)  # the original samples the first-stage posterior only for its shape
-    posterior = net.condition_posterior(low_mel)
+    with timings.stage("condition_encode"):
+        posterior = net.condition_posterior(low_mel)
     cond = posterior.sample(rng.randn(posterior.mean.shape).to(device))
     x_T = rng.randn(shape).to(device)
     sf = net.scale_factor
     denoise = guided_denoiser(net.unet, cond * sf, net.unconditional_latent(cond) * sf, guidance_scale)
     schedule = make_ddim_schedule(net.alphas_cumprod, steps, net.config.diffusion.ddim_eta)
     x = x_T
-    for step in ddim_sample(denoise, x_T, schedule, net.vprediction(), rng.randn):
-        x = step.x
-        if on_step is not None:
-            on_step(step, len(schedule))
-    decoded = net.decode(x)
-    replaced = postprocess.mel_replace(decoded, low_mel)
-    wave = net.vocode(replaced)[0, 0].float().cpu().numpy()
-    post = postprocess.stft_replace_postprocess(wave, prep.waveform_lowpass)
+    with timings.stage("ddim"):
+        for step in timings.each("ddim_step", ddim_sample(denoise, x_T, schedule, net.vprediction(), rng.randn)):
+            x = step.x
+            if on_step is not None:
+                on_step(step, len(schedule))
+    with timings.stage("vae_decode"):
+        decoded = net.decode(x)
+    with timings.stage("postprocess"):
+        replaced = postprocess.mel_replace(decoded, low_mel)
+    with timings.stage("vocoder"):
+        wave = net.vocode(replaced)[0, 0].float().cpu().numpy()
+    with timings.stage("postprocess"):
+        post = postprocess.stft_replace_postprocess(wave, prep.waveform_lowpass)
     return Generated(latent=x, mel=replaced, vocoded=wave, postprocessed=np.asarray(post, np.float32))
+
+
+@torch.no_grad()
+def generate_many(
+    net: LatentDiffusion,
+    preps: list[Prepared],
+    rngs: list[Randomness],
+    steps: int,
+    guidance_scale: float,
+    on_step: StepCallback | None = None,
+) -> list[np.ndarray]:
+    """`generate` for several segments of one length in ONE batched pass; their post-processed waveforms.
+
+    Segment ``i`` draws from its own ``rngs[i]`` in exactly the order `generate`
+    would (shape draw, posterior noise, x_T, then one draw per step), so its
+    result is `generate(net, preps[i], rngs[i], ...)` up to the float
+    reassociation of batched kernels (tests/test_speed_paths.py). Every network
+    (condition encoder, UNet with guidance: twice the batch, VAE decoder,
+    vocoder) sees the whole batch: fewer, larger calls, which a GPU runs far
+    better than one segment at a time; memory grows with the batch.
+    """
+    if len(preps) != len(rngs) or not preps:
+        raise ValueError("generate_many needs one Randomness per prepared segment")
+    if len({p.target_frames for p in preps}) != 1:
+        raise ValueError("generate_many needs segments of one padded length")
+    device = net.scale_factor.device
+    mel = torch.stack([p.log_mel for p in preps])[:, None].to(device)
+    low_mel = torch.stack([p.lowpass_mel for p in preps])[:, None].to(device)
+
+    def draw(shape) -> torch.Tensor:
+        return torch.cat([r.randn((1, *tuple(shape)[1:])) for r in rngs])
+
+    shape = net.latent_shape(tuple(mel.shape))
+    draw(shape)  # the original samples the first-stage posterior only for its shape
+    with timings.stage("condition_encode"):
+        posterior = net.condition_posterior(low_mel)
+    cond = posterior.sample(draw(posterior.mean.shape).to(device))
+    x_T = draw(shape).to(device)
+    sf = net.scale_factor
+    denoise = guided_denoiser(net.unet, cond * sf, net.unconditional_latent(cond) * sf, guidance_scale)
+    schedule = make_ddim_schedule(net.alphas_cumprod, steps, net.config.diffusion.ddim_eta)
+    x = x_T
+    with timings.stage("ddim"):
+        for step in timings.each("ddim_step", ddim_sample(denoise, x_T, schedule, net.vprediction(), draw)):
+            x = step.x
+            if on_step is not None:
+                on_step(step, len(schedule))
+    with timings.stage("vae_decode"):
+        decoded = net.decode(x)
+    with timings.stage("postprocess"):
+        replaced = postprocess.mel_replace(decoded, low_mel)
+    with timings.stage("vocoder"):
+        waves = net.vocode(replaced)[:, 0].float().cpu().numpy()
+    with timings.stage("postprocess"):
+        return [np.asarray(postprocess.stft_replace_postprocess(w, p.waveform_lowpass), np.float32)
+                for w, p in zip(waves, preps)]
 
 
 @dataclass
@@ -174,23 +236,40 @@ def enhance_segment(
     on_step: StepCallback | None = None,
 ) -> SegmentResult:
     """Enhance one mono 48 kHz segment; returns exactly ``len(mono48)`` samples."""
+    if check_segment(mono48, level_mode):
+        return SegmentResult(np.zeros(mono48.shape[-1], dtype=np.float32), silent=True)
+    prep = prepare_segment(mono48, duration, rng, filter_type)
+    out = generate(net, prep, rng, steps, guidance_scale, on_step).postprocessed
+    return finish_segment(out, mono48, prep, level_mode)
+
+
+def check_segment(mono48: np.ndarray, level_mode: str) -> bool:
+    """`enhance_segment`'s input checks (one-line errors); True when the segment is silent."""
     if level_mode not in level.LEVEL_MODES:
         raise AudioSRError(f"unknown level mode {level_mode!r}; use {' or '.join(level.LEVEL_MODES)}")
     n = mono48.shape[-1]
     if n < MIN_SAMPLES:
         raise AudioSRError(f"input too short: {n} samples at 48 kHz (need at least {MIN_SAMPLES})")
-    if level.is_silent(mono48):
-        return SegmentResult(np.zeros(n, dtype=np.float32), silent=True)
-    # the original's normalisation (same bits as audio.normalize_wav, plus guards)
-    prep = prepare(level.normalize_input(mono48), duration, rng, filter_type)
-    out = generate(net, prep, rng, steps, guidance_scale, on_step).postprocessed
-    if level_mode == "faithful":
-        final, info = level.faithful_output(out), {"mode": "faithful"}
-        final = final[:n]
-    else:
-        final, info = level.preserve_output(out[:n], mono48)
-        info["mode"] = "preserve"
-    final = np.asarray(final, dtype=np.float32)
+    return bool(level.is_silent(mono48))
+
+
+def prepare_segment(mono48: np.ndarray, duration: float, rng: Randomness, filter_type: str | None) -> Prepared:
+    """The original's normalisation (same bits as audio.normalize_wav, plus guards), then `prepare`."""
+    with timings.stage("features"):
+        return prepare(level.normalize_input(mono48), duration, rng, filter_type)
+
+
+def finish_segment(out: np.ndarray, mono48: np.ndarray, prep: Prepared, level_mode: str) -> SegmentResult:
+    """The output level contract on a generated segment, trimmed to the input's length."""
+    n = mono48.shape[-1]
+    with timings.stage("postprocess"):
+        if level_mode == "faithful":
+            final, info = level.faithful_output(out), {"mode": "faithful"}
+            final = final[:n]
+        else:
+            final, info = level.preserve_output(out[:n], mono48)
+            info["mode"] = "preserve"
+        final = np.asarray(final, dtype=np.float32)
     if final.shape[-1] < n:  # never happens with the original's padding; be exact anyway
         final = np.pad(final, (0, n - final.shape[-1]))
     return SegmentResult(final, False, prep.cutoff_hz, prep.filter_type, info)

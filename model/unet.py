@@ -33,7 +33,7 @@ from torch import nn
 
 from audiosr_model.config import UNetConfig
 
-__all__ = ["UNetModel", "timestep_embedding"]
+__all__ = ["ATTENTION_BACKENDS", "UNetModel", "set_attention", "timestep_embedding"]
 
 
 def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: int = 10000) -> torch.Tensor:
@@ -123,6 +123,8 @@ class Attention(nn.Module):
     in the tensor's dtype (float32 for AudioSR; the original does not upcast here).
     """
 
+    backend = "math"  # or "sdpa": see `set_attention`
+
     def __init__(self, query_dim: int, heads: int, dim_head: int):
         super().__init__()
         inner_dim = dim_head * heads
@@ -141,6 +143,8 @@ class Attention(nn.Module):
         return t.reshape(b, n, self.heads, -1).permute(0, 2, 1, 3).reshape(b * self.heads, n, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.backend == "sdpa":
+            return self._forward_sdpa(x)
         b, n, _ = x.shape
         q = self._split_heads(self.to_q(x))
         k = self._split_heads(self.to_k(x))
@@ -150,6 +154,38 @@ class Attention(nn.Module):
         out = torch.einsum("bij,bjd->bid", attn, v)
         out = out.reshape(b, self.heads, n, -1).permute(0, 2, 1, 3).reshape(b, n, -1)
         return self.to_out(out)
+
+    def _forward_sdpa(self, x: torch.Tensor) -> torch.Tensor:
+        """The same attention through ``F.scaled_dot_product_attention`` (fused; equal within rounding)."""
+        b, n, _ = x.shape
+
+        def heads(t: torch.Tensor) -> torch.Tensor:  # [B, N, H*D] -> [B, H, N, D]
+            return t.reshape(b, n, self.heads, -1).transpose(1, 2)
+
+        out = F.scaled_dot_product_attention(heads(self.to_q(x)), heads(self.to_k(x)), heads(self.to_v(x)),
+                                             scale=self.scale)
+        return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
+
+
+ATTENTION_BACKENDS = ("math", "sdpa")
+
+
+def set_attention(module: nn.Module, backend: str) -> int:
+    """Switch every `Attention` under ``module`` to ``backend``; how many were switched.
+
+    ``math`` (the default) is the original's arithmetic op for op;
+    ``sdpa`` calls ``torch.nn.functional.scaled_dot_product_attention`` with
+    the same scale: the same function, computed fused (flash attention where
+    the device has it), so it differs from ``math`` only by float rounding.
+    """
+    if backend not in ATTENTION_BACKENDS:
+        raise ValueError(f"attention backend {backend!r}: use {' or '.join(ATTENTION_BACKENDS)}")
+    count = 0
+    for m in module.modules():
+        if isinstance(m, Attention):
+            m.backend = backend
+            count += 1
+    return count
 
 
 class GEGLU(nn.Module):

@@ -1,103 +1,208 @@
-"""`audiosr-verify enhance` and `audiosr-verify make-checkpoint`."""
+"""`audiosr-verify enhance` and `audiosr-verify make-checkpoint`.
+
+`enhance` does every check before the model is loaded, in this order: the
+options (argparse types, the model options), the outputs against each other
+(two inputs with one stem would write one file: refused, naming both), every
+input in full (header, length, NaN/Inf, truncation), then the outputs against
+the file system, each locked for the whole run so that a concurrent run
+cannot replace a result (`audiosr_model.publish.Reservation`). Each result is
+published whole or not at all.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from audiosr_model.errors import AudioSRError
-from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, add_model_options, load_network
+from audiosr_verify.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_model_options,
+    check_model_options,
+    float_in,
+    int_in,
+    load_network,
+    output_dir,
+    remove_if_empty,
+    seed_type,
+)
+
+from audiosr_model.audio_options import MAX_GUIDANCE, MAX_STEPS, MIX_MODES, OUTPUT_FORMATS
 
 
 def add_verbs(sub) -> None:
     """Register `enhance` and `make-checkpoint` on an argparse sub-parsers object."""
     p = sub.add_parser("enhance", help="super-resolve audio files to 48 kHz",
-                       description="Enhance each INPUT to DIR/<stem>.wav (48 kHz mono float WAV). "
-                       "Without --checkpoint, give --random-weights to run the bundled tiny default.")
+                       description="Enhance each INPUT to DIR/<stem>.wav (48 kHz 32-bit float WAV, the input's "
+                       "channels) or to --output FILE. Without --checkpoint, give --random-weights to run the "
+                       "bundled tiny default.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (any rate soundfile reads)")
-    p.add_argument("--output-dir", "-o", required=True, metavar="DIR", help="where to write the results")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--output-dir", "-o", metavar="DIR", help="write DIR/<input stem>.<format extension>")
+    where.add_argument("--output", metavar="FILE",
+                       help="one INPUT only: write FILE (its extension, .wav or .flac, sets the format)")
     add_model_options(p)
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50; the original uses 200)")
-    p.add_argument("--guidance", type=float, default=3.5, help="classifier-free guidance scale (default 3.5)")
-    p.add_argument("--seed", type=int, default=42, help="random seed (default 42, as the original)")
+    p.add_argument("--steps", type=int_in(1, MAX_STEPS, "steps"), default=50,
+                   help=f"DDIM steps, 1 to {MAX_STEPS} (default 50; the original uses 200)")
+    p.add_argument("--guidance", type=float_in(0.0, MAX_GUIDANCE, "guidance"), default=3.5,
+                   help=f"classifier-free guidance scale, 0 to {MAX_GUIDANCE:g} (default 3.5)")
+    p.add_argument("--seed", type=seed_type, default=42, help="random seed, 0 to 2**32-1 (default 42, as the original)")
     p.add_argument("--level", default="preserve", choices=["preserve", "faithful"],
                    help="output level: keep the input's RMS (preserve, default) or peak 0.5 like the original")
-    p.add_argument("--mix", default="mean", choices=["mean", "first"],
-                   help="multi-channel input: average channels (default) or take the first like the original")
+    p.add_argument("--mix", default="keep", choices=list(MIX_MODES),
+                   help="channels: enhance each and keep them (keep, default), or mono from their average "
+                   "(mean) or from the first channel like the original (first)")
+    p.add_argument("--format", default=None, choices=list(OUTPUT_FORMATS),
+                   help="output format: wav (32-bit float, default), wav-pcm16, wav-pcm24, flac (24-bit), "
+                   "flac-pcm16; with --output, default from its extension")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    speed = p.add_argument_group("speed")
+    speed.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                       help="network precision: fp32 (default, the original's numbers), bf16 (CPU with native "
+                       "bfloat16, or CUDA) or fp16 (CUDA) under torch.autocast; DSP and DDIM stay float32")
+    speed.add_argument("--attention", default="math", choices=["math", "sdpa"],
+                       help="UNet attention: the original's arithmetic (math, default) or torch's fused "
+                       "scaled_dot_product_attention (sdpa; equal within float rounding)")
+    speed.add_argument("--batch-chunks", type=int_in(1, 64, "batch-chunks"), default=1, metavar="N",
+                       help="long mono files: run N chunks through the networks in one batched call "
+                       "(default 1; more uses more memory, pays off on GPUs)")
+    speed.add_argument("--timings", action="store_true", help="print per-stage wall times to stderr")
+    speed.add_argument("--timings-json", metavar="FILE", help="write per-stage wall times as JSON to FILE")
     p.set_defaults(func=cmd_enhance)
 
     p = sub.add_parser("make-checkpoint", help="write deterministic random weights as a checkpoint",
                        description="Write a checkpoint with seeded random weights for a preset, in the "
                        "original format ({'state_dict': ...} torch zip) or as safetensors.")
     p.add_argument("--preset", default="tiny", choices=["basic", "tiny"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_type, default=0, help="seed of the weights, 0 to 2**32-1 (default 0)")
     p.add_argument("--output", "-o", required=True, metavar="FILE")
     p.add_argument("--format", choices=["bin", "safetensors"], default=None,
                    help="file format (default: from the extension; .safetensors -> safetensors, else bin)")
     p.set_defaults(func=cmd_make_checkpoint)
 
 
-def fix_malloc_threshold() -> None:
-    """Pin glibc's mmap threshold at 1 MiB for long runs.
+def _plan_targets(args) -> tuple[list[Path], str | None]:
+    """One output path per input (checked against each other), and the format they are written in."""
+    from audiosr_model.audio_options import output_format
+    from audiosr_model.publish import identity
 
-    glibc raises the threshold as large blocks are freed, so chunk-sized
-    buffers end up in a fragmenting heap and peak RSS creeps up with the
-    number of chunks (benchmarks/bench_long_audio.py: +25 % from 2 to 46
-    chunks; +2 % with the threshold fixed). No-op where mallopt is absent.
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
+    if args.output:
+        if len(args.inputs) != 1:
+            raise AudioSRError(f"--output names one file, but {len(args.inputs)} inputs were given; "
+                               "use --output-dir for several")
+        fmt = output_format(args.output, args.format)
+        return [Path(args.output)], fmt
+    fmt = args.format or "wav"
+    out_dir = Path(args.output_dir)
+    targets = [out_dir / (Path(item).stem + OUTPUT_FORMATS[fmt][2]) for item in args.inputs]
+    seen: dict[str, str] = {}
+    for item, target in zip(args.inputs, targets):
+        key = identity(target)
+        if key in seen:  # a/song.wav and b/song.flac: refused, not renamed (README, "Bad input")
+            raise AudioSRError(f"inputs {seen[key]} and {item} would both be written to {target}; "
+                               "enhance them in separate runs (or into separate --output-dir)", target)
+        seen[key] = item
+    return targets, fmt
 
 
 def cmd_enhance(args) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
+    from audiosr_model.audio_options import check_run_options
     from audiosr_model.audio_stream import check_audio_file
-    from audiosr_model.long_audio import enhance_file
+    from audiosr_model.publish import Reservation, Target
 
-    console = Console(stderr=True)
-    out_dir = Path(args.output_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise AudioSRError("output path exists and is not a directory", out_dir)
-    if args.steps < 1:
-        raise AudioSRError(f"--steps must be at least 1, got {args.steps}")
+    from audiosr_model.load import resolve_device
+    from audiosr_model.precision import check_precision
+
+    check_run_options(args.steps, args.guidance, args.seed, args.level, args.mix)
+    check_model_options(args)
+    # before any input is read or the model loaded: no fast path for this precision here is one line
+    check_precision(args.precision, resolve_device(args.device))
+    if args.timings_json:
+        parent = Path(args.timings_json).parent
+        if not parent.is_dir():
+            raise AudioSRError("--timings-json: its directory does not exist", Path(args.timings_json))
+    targets, fmt = _plan_targets(args)
     # Every input is checked in full (header, length, NaN/Inf, truncation) before
     # the model is loaded or anything is created: a bad file costs one line.
     for item in args.inputs:
         check_audio_file(item)
+    created = False
+    if args.output_dir:
+        out_dir, created = output_dir(args.output_dir)
+    reserved = [Target(t, source=str(item), overwrite=args.overwrite)
+                for t, item in zip(targets, args.inputs)]
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as exc:
-        raise AudioSRError(f"cannot write to the output directory ({exc.strerror or exc})", out_dir) from None
-    targets = []
-    for item in args.inputs:
-        target = out_dir / (Path(item).stem + ".wav")
-        if target.resolve() == Path(item).resolve():
-            raise AudioSRError("output would overwrite the input; choose another --output-dir", item)
-        if target.exists() and not args.overwrite:
-            raise AudioSRError("output exists (use --overwrite to replace it)", target)
-        targets.append(target)
-    fix_malloc_threshold()
+        with Reservation(reserved, inputs=args.inputs) as reservation:
+            failures, written = _enhance_all(args, targets, fmt, reservation)
+    finally:
+        remove_if_empty(Path(args.output_dir), created) if args.output_dir else None
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _enhance_all(args, targets: list[Path], fmt: str, reservation) -> tuple[int, int]:
+    from rich.console import Console
+
+    from audiosr_model import memory, timings
+    from audiosr_model.precision import apply_precision
+    from audiosr_model.unet import set_attention
+
+    console = Console(stderr=True)
+    memory.configure()  # a no-op unless AUDIOSR_MALLOC=fixed; flat memory comes from release() (model/memory.py)
+    collect = timings.Timings() if (args.timings or args.timings_json) else None
+    t_start = time.perf_counter()
     with console.status("loading model"):
+        t0 = time.perf_counter()
         net, described = load_network(args)
-    console.print(f"model: {described}")
+        if (args.precision, args.attention) != ("fp32", "math") and args.random_weights:
+            import copy
+
+            net = copy.deepcopy(net)  # random weights are a cached, shared network: never change it in place
+        apply_precision(net, args.precision)
+        set_attention(net.unet, args.attention)
+        memory.release()  # what loading freed (a checkpoint's buffers) goes back before the first chunk
+        if collect is not None:
+            collect.add("load", time.perf_counter() - t0)
+    extra = "" if (args.precision, args.attention) == ("fp32", "math") else \
+        f" [precision {args.precision}, attention {args.attention}]"
+    console.print(f"model: {described}{extra}", highlight=False, markup=False)
+    try:
+        with timings.collecting(collect) if collect is not None else contextlib.nullcontext():
+            failures, written = _enhance_files(args, targets, fmt, reservation, net, console)
+    finally:
+        if collect is not None:
+            _report_timings(args, collect, time.perf_counter() - t_start, described)
+    return failures, written
+
+
+def _report_timings(args, collect, total: float, described: str) -> None:
+    collect.extra.update({"total_s": round(total, 6), "model": described, "precision": args.precision,
+                          "attention": args.attention, "steps": args.steps, "batch_chunks": args.batch_chunks,
+                          "inputs": len(args.inputs)})
+    if args.timings:
+        for line in collect.lines():
+            print(line, file=sys.stderr)
+        print(f"{'total':<18}{total:>10.3f}", file=sys.stderr)
+    if args.timings_json:
+        try:
+            collect.write_json(args.timings_json)
+        except OSError as exc:
+            print(f"audiosr-verify: error: cannot write --timings-json {args.timings_json}: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+
+
+def _enhance_files(args, targets: list[Path], fmt: str, reservation, net, console) -> tuple[int, int]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from audiosr_model.long_audio import enhance_file
+
     table = Table(title="enhanced")
     for col in ("input", "rate", "ch", "seconds", "cutoff Hz", "filter", "level", "output", "time s"):
         table.add_column(col)
-    failures = 0
+    failures = written = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         files = progress.add_task("files", total=len(targets))
@@ -112,29 +217,34 @@ def cmd_enhance(args) -> int:
             t0 = time.perf_counter()
             try:
                 r = enhance_file(net, item, target, steps=args.steps, guidance_scale=args.guidance,
-                                 seed=args.seed, level_mode=args.level, mix=args.mix, progress=report)
+                                 seed=args.seed, level_mode=args.level, mix=args.mix, progress=report,
+                                 out_format=fmt, publish=reservation.publish, batch_chunks=args.batch_chunks)
             except AudioSRError as exc:
                 failures += 1
                 print(f"audiosr-verify: error: {exc}", file=sys.stderr)  # one line: rich would wrap it
                 progress.advance(files)
                 continue
+            written += 1
             cut = ", ".join(f"{c:.0f}" for c in r.cutoff_hz) or "-"
-            lvl = "silent" if r.silent_chunks == r.chunks else args.level
-            table.add_row(Path(item).name, str(r.input_rate), str(r.channels), f"{r.duration:.2f}", cut,
-                          ",".join(sorted(set(r.filter_types))) or "-", lvl, str(target),
-                          f"{time.perf_counter() - t0:.1f}")
+            lvl = "silent" if r.silent_chunks == r.chunks * r.output_channels else args.level
+            table.add_row(Path(item).name, str(r.input_rate), f"{r.channels}->{r.output_channels}",
+                          f"{r.duration:.2f}", cut, ",".join(sorted(set(r.filter_types))) or "-", lvl,
+                          str(target), f"{time.perf_counter() - t0:.1f}")
             progress.advance(files)
     console.print(table)
-    return EXIT_FAILED if failures else EXIT_OK
+    return failures, written
 
 
 def cmd_make_checkpoint(args) -> int:
     from audiosr_model import config as cfg
     from audiosr_model.checkpoint import save_checkpoint
     from audiosr_model.load import random_state
+    from audiosr_model.publish import Target, check_targets
 
+    fmt = args.format or ("safetensors" if Path(args.output).suffix == ".safetensors" else "bin")
+    check_targets([Target(Path(args.output), "--output", what="checkpoint")])  # before building the weights
     state = random_state(cfg.preset(args.preset), args.seed)
-    save_checkpoint(state, args.output, args.format)
+    save_checkpoint(state, args.output, fmt)
     n = sum(v.numel() for v in state.values())
     print(f"wrote {args.output}: {len(state)} keys, {n:,} elements ({args.preset}, seed {args.seed})")
     return EXIT_OK
