@@ -307,7 +307,7 @@ STAGES: tuple[Stage, ...] = (
         "where the original raises, a finite output of the input's length is required instead",
         (TensorSpec("waveform", "[N] or [C, N]"), TensorSpec("rate", "int", "int"), TensorSpec("seed", "int", "int"),
          TensorSpec("steps", "int", "int"), TensorSpec("guidance", "float", "float64")),
-        (TensorSpec("waveform", "[round(N * 48000 / rate)]"),),
+        (TensorSpec("waveform", "[ceil(N * 48000 / rate)]", doc="the resampled input's length, as the original"),),
         {
             "end2end.waveform": _t(END2END_ATOL, 0, "the whole chain from the audio file, faithful level, seed 42"),
             "end2end.behaviour": _t(EXACT, 0, "the original raises; a subject must return finite audio instead"),
@@ -325,6 +325,15 @@ def stage(name: str) -> Stage:
             return s
     raise KeyError(f"unknown stage {name!r}; the schema has {', '.join(STAGE_NAMES)}")
 
+
+
+def enhance_length(samples: int, rate: int) -> int:
+    """Samples of a subject's `enhance` output: the input resampled to 48 kHz, as torchaudio counts them
+    (ceil of samples * 48000 / rate, rates reduced by their gcd); the original's output is compared over it."""
+    import math
+
+    g = math.gcd(int(rate), SAMPLE_RATE)
+    return math.ceil(SAMPLE_RATE // g * int(samples) / (int(rate) // g))
 
 
 def named_outputs(stage_name: str, value):

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from audiosr_model.errors import AudioSRError
+from audiosr_verify import schema
 
 MODES = ("input", "against", "golden")
 RATE = 48000
@@ -327,10 +328,10 @@ class FileEvaluator:
             t0 = time.perf_counter()
             output = self._enhance(self.subject, wave, rate)
             timing["subject_s"] = time.perf_counter() - t0
-            expected = int(round(wave.shape[1] * RATE / rate))
+            expected = schema.enhance_length(wave.shape[1], rate)
             if output.size != expected:
                 raise AudioSRError(f"{self.subject.name}.enhance returned {output.size} samples, "
-                                   f"expected round(N * 48000 / rate) = {expected}")
+                                   f"expected ceil(N * 48000 / rate) = {expected}")
             if s.mode == "against":
                 t0 = time.perf_counter()
                 reference = self._enhance(self.against, wave, rate)

@@ -115,7 +115,7 @@ def output_level_properties(subject, x: np.ndarray) -> list[str]:
 def enhance_properties(subject, x: np.ndarray, rate: int, seed: int = 42, steps: int = 2,
                        guidance: float = 3.5) -> list[str]:
     """Length, finiteness, silence, and gain invariance of the end-to-end output (one or two runs)."""
-    n = int(round(x.shape[-1] * schema.SAMPLE_RATE / rate))
+    n = schema.enhance_length(x.shape[-1], rate)
     silent = not np.any(x - np.mean(x))
     try:
         y = _np(_first(subject.enhance(np.asarray(x, np.float32), rate, seed, steps, guidance), "waveform"))

@@ -188,7 +188,10 @@ class ReferenceSubject(Subject):
         mono = audio.to_mono(wave, "first")
         out = enhance_segment(self.net, mono, duration, Randomness(int(seed)), int(steps), float(guidance),
                               "faithful", None)
-        n = int(round(wave.shape[-1] if int(rate) == 48000 else duration * 48000))  # the CLI's length rule
+        # The length the original's output is compared over: the resampled input's, ceil(N * 48000 /
+        # rate) (the original returns the whole padded segment). The CLI writes round(duration * 48000),
+        # one sample fewer where the fraction is below one half: README, "Where we differ ... on purpose".
+        n = int(wave.shape[-1])
         w = out.waveform[:n]
         return np.pad(w, (0, n - w.shape[-1])) if w.shape[-1] < n else w
 
