@@ -268,7 +268,7 @@ def enhance_file(
                 outs = generate_many(net, preps, rngs, steps, guidance_scale,
                                      report_step if progress is not None else None)
                 for k, prep, out in zip(live, preps, outs):
-                    segs[k] = finish_segment(out, blocks[k], prep, level_mode)
+                    segs[k] = finish_segment(out.postprocessed, blocks[k], prep, level_mode)
         except AudioSRError as exc:
             if exc.path is not None:
                 raise

@@ -120,7 +120,6 @@ class Generated:
     postprocessed: np.ndarray  # [M]
 
 
-@torch.no_grad()
 def generate(
     net: LatentDiffusion,
     prep: Prepared,
@@ -129,34 +128,9 @@ def generate(
     guidance_scale: float,
     on_step: StepCallback | None = None,
 ) -> Generated:
-    """The diffusion part of one segment, from prepared features to a waveform."""
-    device = net.scale_factor.device
-    mel = prep.log_mel[None, None].to(device)
-    low_mel = prep.lowpass_mel[None, None].to(device)
-    shape = net.latent_shape(tuple(mel.shape))
-    rng.randn(shape)  # the original samples the first-stage posterior only for its shape
-    with timings.stage("condition_encode"):
-        posterior = net.condition_posterior(low_mel)
-    cond = posterior.sample(rng.randn(posterior.mean.shape).to(device))
-    x_T = rng.randn(shape).to(device)
-    sf = net.scale_factor
-    denoise = guided_denoiser(net.unet, cond * sf, net.unconditional_latent(cond) * sf, guidance_scale)
-    schedule = make_ddim_schedule(net.alphas_cumprod, steps, net.config.diffusion.ddim_eta)
-    x = x_T
-    with timings.stage("ddim"):
-        for step in timings.each("ddim_step", ddim_sample(denoise, x_T, schedule, net.vprediction(), rng.randn)):
-            x = step.x
-            if on_step is not None:
-                on_step(step, len(schedule))
-    with timings.stage("vae_decode"):
-        decoded = net.decode(x)
-    with timings.stage("postprocess"):
-        replaced = postprocess.mel_replace(decoded, low_mel)
-    with timings.stage("vocoder"):
-        wave = net.vocode(replaced)[0, 0].float().cpu().numpy()
-    with timings.stage("postprocess"):
-        post = postprocess.stft_replace_postprocess(wave, prep.waveform_lowpass)
-    return Generated(latent=x, mel=replaced, vocoded=wave, postprocessed=np.asarray(post, np.float32))
+    """The diffusion part of one segment, from prepared features to a waveform: `generate_many`
+    with a batch of one (its draws are exactly the original's for one segment)."""
+    return generate_many(net, [prep], [rng], steps, guidance_scale, on_step)[0]
 
 
 @torch.no_grad()
@@ -167,13 +141,13 @@ def generate_many(
     steps: int,
     guidance_scale: float,
     on_step: StepCallback | None = None,
-) -> list[np.ndarray]:
-    """`generate` for several segments of one length in ONE batched pass; their post-processed waveforms.
+) -> list[Generated]:
+    """The diffusion part of several segments of one length in ONE batched pass.
 
-    Segment ``i`` draws from its own ``rngs[i]`` in exactly the order `generate`
-    would (shape draw, posterior noise, x_T, then one draw per step), so its
-    result is `generate(net, preps[i], rngs[i], ...)` up to the float
-    reassociation of batched kernels (tests/test_speed_paths.py). Every network
+    Segment ``i`` draws from its own ``rngs[i]`` in the original's order (shape
+    draw, posterior noise, x_T, then one draw per step), so its result is
+    `generate(net, preps[i], rngs[i], ...)` up to the float reassociation of
+    batched kernels (tests/test_speed_paths.py). Every network
     (condition encoder, UNet with guidance: twice the batch, VAE decoder,
     vocoder) sees the whole batch: fewer, larger calls, which a GPU runs far
     better than one segment at a time; memory grows with the batch.
@@ -211,8 +185,10 @@ def generate_many(
     with timings.stage("vocoder"):
         waves = net.vocode(replaced)[:, 0].float().cpu().numpy()
     with timings.stage("postprocess"):
-        return [np.asarray(postprocess.stft_replace_postprocess(w, p.waveform_lowpass), np.float32)
-                for w, p in zip(waves, preps)]
+        return [Generated(latent=x[i:i + 1], mel=replaced[i:i + 1], vocoded=w,
+                          postprocessed=np.asarray(postprocess.stft_replace_postprocess(w, p.waveform_lowpass),
+                                                   np.float32))
+                for i, (w, p) in enumerate(zip(waves, preps))]
 
 
 @dataclass
