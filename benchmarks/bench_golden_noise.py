@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from audiosr_model.host import cpu_model  # noqa: E402
 from audiosr_verify import golden as G  # noqa: E402
 from audiosr_verify.golden.perturbations import CHANGES, NOISE  # noqa: E402
 
@@ -59,14 +59,6 @@ def _enhance_all(net, cases, settings, store, threads: int) -> dict[str, np.ndar
         torch.set_num_threads(before)
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
@@ -120,7 +112,7 @@ def main(argv=None) -> int:
             return a
         return max(a, b) if "min" in tol[metric] else min(a, b)
 
-    print(f"host: {_cpu()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+    print(f"host: {cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"{len(cases)} cases")
     print("\nNoise: the worst value over every case and noise row, and how far inside the tolerance it is.")
     print("\n| metric | tolerance | worst noise | margin |")
@@ -163,7 +155,7 @@ def main(argv=None) -> int:
     print(f"\nnoise rows failing a check: {false_alarms or 'none'}")
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"host": _cpu(), "summary": summary,
+            {"host": cpu_model(), "summary": summary,
              "rows": [{"family": f, "perturbation": n, "case": c, "values": v, "caught_by": k}
                       for f, n, c, v, k in rows]}, indent=2, default=float) + "\n")
     return 0 if ok else 1

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -23,19 +22,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from audiosr_model.host import cpu_model  # noqa: E402
 from audiosr_verify import schema  # noqa: E402
 from audiosr_verify.checks.subject_check import run_check  # noqa: E402
 from audiosr_verify.subjects.faults import FAULTS  # noqa: E402
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
@@ -54,7 +46,7 @@ def main(argv=None) -> int:
             noise[key] = max(noise.get(key, 0.0), c.max_abs)
     torch.set_num_threads(before)
 
-    print(f"host: {_cpu()}, torch {torch.__version__}")
+    print(f"host: {cpu_model()}, torch {torch.__version__}")
     print("\n| fixture tensor | tolerance (atol + rtol·|ref|) | worst noise (1 and 2 threads) | atol / noise |")
     print("|---|---|---|---|")
     for key in sorted(noise, key=lambda k: schema.rank(k.replace("*", "0").replace("lowpass.0", "lowpass.ellip"))):
@@ -81,7 +73,7 @@ def main(argv=None) -> int:
         faults[name] = {"expected": fault.stage, "caught": first.get("stage"), "module": first.get("module"),
                         "fixture": first.get("fixture"), "max_abs": row.max_abs if row else None}
     if args.json:
-        Path(args.json).write_text(json.dumps({"host": _cpu(), "noise": noise, "faults": faults}, indent=2,
+        Path(args.json).write_text(json.dumps({"host": cpu_model(), "noise": noise, "faults": faults}, indent=2,
                                               default=str) + "\n")
     return 0 if ok else 1
 

@@ -170,22 +170,20 @@ def stage_flops(preset: str) -> dict:
         }
 
 
+def cpu_model() -> str:
+    from audiosr_model.host import cpu_model as model
+
+    return model()
+
+
 def cpu_flags() -> list[str]:
-    from audiosr_model.precision import cpu_flags as flags
+    from audiosr_model.host import cpu_flags as flags
 
     keep = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "avx512_vnni", "amx_bf16", "amx_fp16",
             "amx_tile", "f16c")
     return sorted(f for f in flags() if f in keep)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def ensure_checkpoint(path: Path, preset: str) -> None:

@@ -7,7 +7,8 @@ subject protocol. The check stops at the first failing comparison on the
 first failure, in pipeline order, is in the stage where the fault lives, and,
 for stages with modules, that the first diverging module is the one changed (and that
 none is blamed where the fault lies outside the network, e.g. the guidance formula).
-(That the clean reference passes every stage is tests/test_check_subjects.py's job.)
+(That the clean reference passes every stage is the packaged suite's job:
+audiosr_verify/testing/suite/test_subject.py.)
 `python benchmarks/bench_stage_margins.py` prints the error each fault makes there.
 """
 

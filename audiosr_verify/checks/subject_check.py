@@ -187,6 +187,16 @@ def locate_module(subject: Subject, reference: Subject, stage: str, args: tuple,
 # --------------------------------------------------------------------------- the check
 
 
+def activate(subject: Subject) -> None:
+    """``subject.activate()``; anything it raises but our own one-line errors becomes one."""
+    try:
+        subject.activate()
+    except AudioSRError:
+        raise
+    except Exception as exc:
+        raise AudioSRError(f"subject {subject.name}: activate() raised {type(exc).__name__}: {exc}") from None
+
+
 def run_check(
     spec: str | Subject,
     *,
@@ -217,12 +227,7 @@ def run_check(
             say("state-dict layout")
             result.state_dict = compare_layout(layout, data_path("manifests", f"audiosr_{preset}.json"))
         say(f"activating {subject.name}")
-        try:
-            subject.activate()
-        except AudioSRError:
-            raise
-        except Exception as exc:
-            raise AudioSRError(f"subject {subject.name}: activate() raised {type(exc).__name__}: {exc}") from None
+        activate(subject)
         try:
             result.stages = S.check_stages(subject, fixture_dir, inputs=inputs, views=views, progress=say,
                                            stop_at_first_failure=stop_at_first_failure)
@@ -267,12 +272,7 @@ def opened_subject(spec: str | Subject, checkpoint: str | None = None, preset: s
     with tempfile.TemporaryDirectory(prefix="audiosr-subject-") as tmp:
         path = checkpoint or str(write_random_checkpoint(tmp, preset, weights_seed))
         subject = load_subject(spec, SubjectContext(str(path), preset, device, dict(options or {})))
-        try:
-            subject.activate()
-        except AudioSRError:
-            raise
-        except Exception as exc:
-            raise AudioSRError(f"subject {subject.name}: activate() raised {type(exc).__name__}: {exc}") from None
+        activate(subject)
         try:
             yield subject
         finally:
