@@ -26,9 +26,11 @@ of the peak; max abs difference of each output from the original's.
         [--malloc-variants] [--json FILE] [--skip-original]
 
 ``--malloc-variants`` adds ours in fp32 under the old 1 MiB mmap threshold
-(``MALLOC_MMAP_THRESHOLD_=1048576``) and under glibc's defaults
-(``AUDIOSR_MALLOC=off``), to compare their UNet step time with the
-allocator setting `enhance` now uses (model/memory.py).
+(``MALLOC_MMAP_THRESHOLD_=1048576``), under glibc's defaults
+(``AUDIOSR_MALLOC=off``) and under glibc's thresholds with trimming between
+chunks (``AUDIOSR_MALLOC=trim``, the previous default), to compare their
+stage times and peaks with the allocator setting `enhance` now uses
+(``reuse``: model/memory.py).
 """
 
 from __future__ import annotations
@@ -233,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", nargs="*", default=["bf16"],
                     help="ours besides fp32: bf16, fp16, sdpa or combinations like bf16+sdpa (default: bf16)")
     ap.add_argument("--malloc-variants", action="store_true",
-                    help="also ours in fp32 under the old 1 MiB mmap pin and under glibc defaults")
+                    help="also ours in fp32 under the old 1 MiB mmap pin, under glibc defaults, and with glibc's "
+                         "thresholds plus malloc_trim between chunks (AUDIOSR_MALLOC=trim, the previous default)")
     ap.add_argument("--skip-original", action="store_true", help="ours only")
     ap.add_argument("--fp32-again", action="store_true",
                     help="run ours in fp32 once more at the end (how much the machine's load moved the numbers)")
@@ -303,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.malloc_variants:
             runs.append(("fp32 mmap pin 1 MiB", [], {"MALLOC_MMAP_THRESHOLD_": "1048576"}))
             runs.append(("fp32 glibc default", [], {"AUDIOSR_MALLOC": "off"}))
+            runs.append(("fp32 trim only", [], {"AUDIOSR_MALLOC": "trim"}))
         if args.fp32_again:
             runs.append(("fp32 again", [], {}))
         result["ours"] = {}

@@ -288,7 +288,7 @@ def enhance_file(
             else:
                 outs = enhance_group(first, bounds)
             if len(plan) > 1:
-                memory.release()  # hand what these chunks freed back to the OS: the peak stays one pass's
+                memory.release()  # what these chunks freed goes back to the OS: the peak stays one pass's
             for k, out in enumerate(outs):
                 yield first + k, bounds[k][0], bounds[k][1], out
 

@@ -1,29 +1,38 @@
-"""Keep the resident set flat over long runs without slowing the networks down.
+"""Keep activations' pages warm inside a stage, and the resident set flat across stages and chunks.
 
-glibc's malloc raises its mmap threshold (up to 32 MiB) as large blocks are
-freed, so after the first chunk most activations come from the heap; freed
-heap pages stay resident for reuse, and as the chunks go by fragmentation
-lets the peak creep up (benchmarks/bench_long_audio.py measured +25 % from 2
-to 46 chunks). The earlier cure, pinning ``M_MMAP_THRESHOLD`` at 1 MiB,
-mmaps every activation afresh, and the page faults of those fresh mappings
-cost the full UNet 66 % more time per step (issue 16).
+What costs time: glibc's malloc serves blocks above its mmap threshold (128
+KiB at start, raised as big blocks are freed, at most 32 MiB) with a fresh
+``mmap``, and frees them with ``munmap``. Every network stage allocates and
+frees tensors of tens of MB hundreds of times, so each one is page-faulted
+and zeroed by the kernel anew. Measured on the ``basic`` preset (10 steps,
+README "Speed at verified parity"): with glibc's defaults the process spent
+17 s of 51 in the kernel, and our vocoder took 20.5 s where the original took
+13.5 s inside its own process. The original is faster only by accident:
+``torch.load`` frees gigabytes of large blocks, which raises glibc's dynamic
+threshold before its networks run. The same vocoder code (ours or the
+original's, tests/bench_vocoder_context.py) takes 13.4 s in a process whose
+threshold is high.
 
-What ``enhance`` does instead: it keeps glibc's own (fast) thresholds and
-calls `release()` between chunks (and once after loading):
-``malloc_trim(0)`` hands every free heap page back to the operating system
-(``MADV_DONTNEED`` on whole free pages of every arena), so what one chunk
-left free does not stay resident while the next one runs, and the
-high-water mark stays that of one chunk. Measured on the tiny preset
-(README, "Speed at verified parity"): a 300 s file peaks at 988 MB against 1019 MB for 20 s,
-at the same time per chunk as glibc's defaults.
+What ``enhance`` does (mode ``reuse``, the default): `configure()` fixes the
+mmap threshold at 1 GiB and the trim threshold at 1 GiB, so a stage's
+activations come from the heap and a freed block's pages are reused by the
+next allocation without faulting; `between_stages()` calls ``malloc_trim(0)``
+after each network stage and each chunk (and `release()` once after
+loading), which hands every free heap page back (``MADV_DONTNEED`` on whole
+free pages of every arena), so what one stage left free does not stay
+resident under the next one and the high-water mark stays that of the
+largest stage, also over a long file's many chunks.
 
-`configure()` is kept for measurement: ``AUDIOSR_MALLOC=fixed`` fixes the
-mmap threshold at 64 MiB and the trim threshold at 128 MiB (more heap reuse,
-but a higher peak: 1125 / 1235 MB for 20 / 300 s), ``AUDIOSR_MALLOC=off``
-turns trimming off too (glibc's plain defaults). It never overrides a user's
-own tuning (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, or
-``glibc.malloc`` in ``GLIBC_TUNABLES``). Everything is a no-op where glibc's
-functions are absent (macOS, musl, Windows).
+``AUDIOSR_MALLOC`` selects other behaviours, for measurement: ``trim``
+(glibc's own thresholds, trimming between chunks only: the previous default),
+``off`` (glibc's plain defaults, no trimming). A user's own tuning
+(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, or ``glibc.malloc``
+in ``GLIBC_TUNABLES``) is never overridden. Everything is a no-op where
+glibc's functions are absent (macOS, musl, Windows).
+
+Library callers (the harness's subjects, tests) get none of this unless they
+call `configure()`: it changes a process-wide allocator setting, which is
+the application's decision (the CLI's), not a model's.
 """
 
 from __future__ import annotations
@@ -36,8 +45,13 @@ import os
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
-MMAP_THRESHOLD = 64 << 20
-TRIM_THRESHOLD = 128 << 20
+MMAP_THRESHOLD = 1 << 30
+TRIM_THRESHOLD = 1 << 30
+
+MODES = ("reuse", "trim", "off")
+DEFAULT_MODE = "reuse"
+
+_configured = False
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,9 +75,9 @@ def available() -> bool:
 
 
 def mode() -> str:
-    """``trim`` (the default), ``fixed`` or ``off``, from ``AUDIOSR_MALLOC``."""
-    value = os.environ.get("AUDIOSR_MALLOC", "trim").strip().lower() or "trim"
-    return value if value in ("trim", "fixed", "off") else "trim"
+    """``reuse`` (the default), ``trim`` or ``off``, from ``AUDIOSR_MALLOC``."""
+    value = os.environ.get("AUDIOSR_MALLOC", DEFAULT_MODE).strip().lower() or DEFAULT_MODE
+    return value if value in MODES else DEFAULT_MODE
 
 
 def user_tuned() -> bool:
@@ -74,12 +88,24 @@ def user_tuned() -> bool:
 
 
 def configure(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD) -> bool:
-    """Under ``AUDIOSR_MALLOC=fixed`` only: fix glibc's mmap and trim thresholds; True if applied."""
+    """In mode ``reuse``: fix glibc's mmap and trim thresholds high; True if applied.
+
+    Also arms `between_stages()`. A no-op (False) in the other modes, under a
+    user's own tuning, or without glibc.
+    """
+    global _configured
     libc = _libc()
-    if libc is None or mode() != "fixed" or user_tuned():
+    if libc is None or mode() != "reuse" or user_tuned():
         return False
     ok = bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold)))
-    return bool(libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold))) and ok
+    ok = bool(libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold))) and ok
+    _configured = ok
+    return ok
+
+
+def configured() -> bool:
+    """True once `configure()` applied the ``reuse`` thresholds in this process."""
+    return _configured
 
 
 def release() -> bool:
@@ -90,4 +116,15 @@ def release() -> bool:
     return bool(libc.malloc_trim(0))
 
 
-__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "available", "configure", "mode", "release", "user_tuned"]
+def between_stages() -> bool:
+    """`release()` after a network stage, where `configure()` raised the thresholds; else nothing.
+
+    Under glibc's own thresholds the big blocks of a stage were mmapped and
+    are already gone, and a library caller never configured anything: both
+    skip the (cheap, but not free) walk over the heap.
+    """
+    return release() if _configured else False
+
+
+__all__ = ["DEFAULT_MODE", "MMAP_THRESHOLD", "MODES", "TRIM_THRESHOLD", "available", "between_stages",
+           "configure", "configured", "mode", "release", "user_tuned"]

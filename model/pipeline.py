@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from audiosr_model import features, level, lowpass, postprocess, timings
+from audiosr_model import features, level, lowpass, memory, postprocess, timings
 from audiosr_model.audio import pad_wav, padded_duration
 from audiosr_model.diffusion import DDIMStep, ddim_sample, guided_denoiser, make_ddim_schedule
 from audiosr_model.errors import AudioSRError
@@ -167,6 +167,7 @@ def generate_many(
     draw(shape)  # the original samples the first-stage posterior only for its shape
     with timings.stage("condition_encode"):
         posterior = net.condition_posterior(low_mel)
+    memory.between_stages()  # each stage's freed pages go back before the next one runs (model/memory.py)
     cond = posterior.sample(draw(posterior.mean.shape).to(device))
     x_T = draw(shape).to(device)
     sf = net.scale_factor
@@ -178,12 +179,15 @@ def generate_many(
             x = step.x
             if on_step is not None:
                 on_step(step, len(schedule))
+    memory.between_stages()
     with timings.stage("vae_decode"):
         decoded = net.decode(x)
+    memory.between_stages()
     with timings.stage("postprocess"):
         replaced = postprocess.mel_replace(decoded, low_mel)
     with timings.stage("vocoder"):
         waves = net.vocode(replaced)[:, 0].float().cpu().numpy()
+    memory.between_stages()
     with timings.stage("postprocess"):
         return [Generated(latent=x[i:i + 1], mel=replaced[i:i + 1], vocoded=w,
                           postprocessed=np.asarray(postprocess.stft_replace_postprocess(w, p.waveform_lowpass),

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiosr_model import inplace
 from audiosr_model.config import VAEConfig
 
 __all__ = [
@@ -38,8 +39,14 @@ __all__ = [
 
 def swish(x: Tensor) -> Tensor:
     """The original ``nonlinearity``: written out as x*sigmoid(x), not F.silu,
-    so the rounding is the original's."""
-    return x * torch.sigmoid(x)
+    so the rounding is the original's.
+
+    In inference the product is written into the sigmoid's own buffer
+    (``s * x`` is ``x * s`` bit for bit): one full-resolution temporary fewer
+    at the VAE's widest layers (model/inplace.py).
+    """
+    s = torch.sigmoid(x)
+    return s.mul_(x) if inplace.may_write(s, x) else x * s
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -78,7 +85,7 @@ class ResnetBlock(nn.Module):
         h = self.conv2(swish(self.norm2(h)))  # the original's dropout sits before conv2
         if self.in_channels != self.out_channels:
             x = self.nin_shortcut(x)
-        return x + h
+        return inplace.add(h, x)  # x + h, into h's buffer where that is safe
 
 
 class AttnBlock(nn.Module):

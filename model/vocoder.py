@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiosr_model import inplace
 from audiosr_model.config import VocoderConfig
 from audiosr_model.errors import AudioSRError
 
@@ -57,10 +58,14 @@ class ResBlock1(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        # The in-place steps write only into this block's own temporaries and
+        # give the original's bits (model/inplace.py): they keep the stage's
+        # peak memory a few 47 MB tensors lower at the 48 kHz end.
+        own = not torch.is_grad_enabled()
         for c1, c2 in zip(self.convs1, self.convs2):
             xt = c1(F.leaky_relu(x, LRELU_SLOPE))
-            xt = c2(F.leaky_relu(xt, LRELU_SLOPE))
-            x = xt + x
+            xt = c2(F.leaky_relu(xt, LRELU_SLOPE, inplace=own))
+            x = inplace.add(xt, x)
         return x
 
 
@@ -101,18 +106,19 @@ class Generator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Mel ``[B, num_mels, frames]`` (log-mel, as the VAE decodes it) -> ``[B, 1, samples]``."""
+        own = not torch.is_grad_enabled()  # in-place only on this forward's own temporaries
         x = self.conv_pre(x)
         for i in range(self.num_upsamples):
-            x = self.ups[i](F.leaky_relu(x, LRELU_SLOPE))
+            x = self.ups[i](F.leaky_relu(x, LRELU_SLOPE, inplace=own))
             # Summed in resblock order, then divided: the original's rounding.
             xs = self.resblocks[i * self.num_kernels](x)
             for j in range(1, self.num_kernels):
-                xs = xs + self.resblocks[i * self.num_kernels + j](x)
-            x = xs / self.num_kernels
+                xs = inplace.add(xs, self.resblocks[i * self.num_kernels + j](x))
+            x = xs.div_(self.num_kernels) if own else xs / self.num_kernels
         # The last leaky ReLU uses torch's default slope 0.01, not LRELU_SLOPE,
         # as in the original.
-        x = self.conv_post(F.leaky_relu(x))
-        return torch.tanh(x)
+        x = self.conv_post(F.leaky_relu(x, inplace=own))
+        return x.tanh_() if own else torch.tanh(x)
 
 
 def output_length(cfg: VocoderConfig, frames: int) -> int:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -184,16 +187,64 @@ def test_timings_json_directory_must_exist(tmp_path, capsys):
 def test_memory_helpers_are_safe_and_can_be_turned_off(monkeypatch):
     for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES", "AUDIOSR_MALLOC"):
         monkeypatch.delenv(name, raising=False)
-    assert memory.mode() == "trim"
-    assert memory.configure() is False  # the default keeps glibc's own thresholds
+    assert memory.mode() == "reuse"
+    # a library caller never configured the allocator: no trimming between its stages
+    assert not memory.configured() and memory.between_stages() is False
     memory.release()  # malloc_trim(0): a no-op where glibc is absent, never an error
+    monkeypatch.setenv("AUDIOSR_MALLOC", "trim")
+    assert memory.mode() == "trim" and memory.configure() is False  # glibc's own thresholds
     monkeypatch.setenv("AUDIOSR_MALLOC", "off")
     assert memory.mode() == "off" and memory.release() is False
-    monkeypatch.setenv("AUDIOSR_MALLOC", "fixed")
+    monkeypatch.setenv("AUDIOSR_MALLOC", "reuse")
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
     assert memory.user_tuned() and memory.configure() is False  # the user's own setting is kept
     monkeypatch.setenv("AUDIOSR_MALLOC", "bogus")
-    assert memory.mode() == "trim"
+    assert memory.mode() == "reuse"
+
+
+def test_reuse_mode_raises_the_thresholds_and_arms_trimming_between_stages():
+    # in a child: the thresholds are process-wide, and this pytest worker must keep glibc's defaults
+    code = ("from audiosr_model import memory\n"
+            "import sys\n"
+            "if not memory.available(): print('absent'); sys.exit(0)\n"
+            "print(memory.configure(), memory.configured())\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES", "AUDIOSR_MALLOC")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() in (["True", "True"], ["absent"])
+    env["AUDIOSR_MALLOC"] = "trim"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() in (["False", "False"], ["absent"])
+
+
+def test_in_place_steps_give_the_out_of_place_bits(tiny_net):
+    # Under autograd every step runs out of place (model/inplace.py); without it the VAE decoder and the
+    # vocoder write into their own temporaries. The bits must not move, and the caller's input must not.
+    torch.manual_seed(3)
+    z = torch.randn(1, tiny_net.config.diffusion.latent_channels, 16, 8)
+    mel = torch.randn(1, tiny_net.config.vocoder.num_mels, 40)
+    z_copy, mel_copy = z.clone(), mel.clone()
+    with torch.enable_grad():
+        decoded_ref = tiny_net.first_stage_model.decoder(z).detach()
+        wave_ref = tiny_net.first_stage_model.vocoder(mel).detach()
+    with torch.no_grad():
+        decoded = tiny_net.first_stage_model.decoder(z)
+        wave = tiny_net.first_stage_model.vocoder(mel)
+    assert torch.equal(decoded, decoded_ref) and torch.equal(wave, wave_ref)
+    assert torch.equal(z, z_copy) and torch.equal(mel, mel_copy)
+
+
+def test_in_place_add_keeps_the_promoted_dtype_and_shape():
+    from audiosr_model import inplace
+
+    with torch.no_grad():
+        low, high = torch.ones(4, dtype=torch.bfloat16), torch.full((4,), 1e-3)
+        assert inplace.add(low, high).dtype == torch.float32  # a bf16 buffer would round the sum
+        small, big = torch.ones(1, 4), torch.ones(3, 4)
+        assert inplace.add(small, big).shape == (3, 4) and small.shape == (1, 4)
+        own = torch.ones(4)
+        assert inplace.add(own, torch.ones(4)) is own
+    assert inplace.add(torch.ones(4), torch.ones(4)).data_ptr() != 0 and not inplace.may_write(own, own)
 
 
 # ------------------------------------------------------------------ batched chunks

@@ -150,7 +150,7 @@ def _enhance_all(args, targets: list[Path], fmt: str, reservation) -> tuple[int,
     from audiosr_model.unet import set_attention
 
     console = Console(stderr=True)
-    memory.configure()  # a no-op unless AUDIOSR_MALLOC=fixed; flat memory comes from release() (model/memory.py)
+    memory.configure()  # activations from a warm heap, trimmed between stages (model/memory.py)
     collect = timings.Timings() if (args.timings or args.timings_json) else None
     t_start = time.perf_counter()
     with console.status("loading model"):
