@@ -165,29 +165,26 @@ def generate_many(
 
     shape = net.latent_shape(tuple(mel.shape))
     draw(shape)  # the original samples the first-stage posterior only for its shape
-    with timings.stage("condition_encode"):
+    # network_stage: activations from a warm heap, handed back when the stage ends (model/memory.py)
+    with timings.stage("condition_encode"), memory.network_stage():
         posterior = net.condition_posterior(low_mel)
-    memory.between_stages()  # each stage's freed pages go back before the next one runs (model/memory.py)
     cond = posterior.sample(draw(posterior.mean.shape).to(device))
     x_T = draw(shape).to(device)
     sf = net.scale_factor
     denoise = guided_denoiser(net.unet, cond * sf, net.unconditional_latent(cond) * sf, guidance_scale)
     schedule = make_ddim_schedule(net.alphas_cumprod, steps, net.config.diffusion.ddim_eta)
     x = x_T
-    with timings.stage("ddim"):
+    with timings.stage("ddim"), memory.network_stage():
         for step in timings.each("ddim_step", ddim_sample(denoise, x_T, schedule, net.vprediction(), draw)):
             x = step.x
             if on_step is not None:
                 on_step(step, len(schedule))
-    memory.between_stages()
-    with timings.stage("vae_decode"):
+    with timings.stage("vae_decode"), memory.network_stage():
         decoded = net.decode(x)
-    memory.between_stages()
     with timings.stage("postprocess"):
         replaced = postprocess.mel_replace(decoded, low_mel)
-    with timings.stage("vocoder"):
+    with timings.stage("vocoder"), memory.network_stage():
         waves = net.vocode(replaced)[:, 0].float().cpu().numpy()
-    memory.between_stages()
     with timings.stage("postprocess"):
         return [Generated(latent=x[i:i + 1], mel=replaced[i:i + 1], vocoded=w,
                           postprocessed=np.asarray(postprocess.stft_replace_postprocess(w, p.waveform_lowpass),

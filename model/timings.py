@@ -25,7 +25,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-STAGES = ("load", "read_resample", "features", "condition_encode", "ddim", "ddim_step", "vae_decode",
+STAGES = ("load", "read_resample", "features", "condition_encode", "ddim", "ddim_step", "compile", "vae_decode",
           "vocoder", "postprocess", "write")
 
 _active: contextvars.ContextVar[Timings | None] = contextvars.ContextVar("audiosr_timings", default=None)

@@ -25,8 +25,34 @@ needs_fixtures = pytest.mark.skipif(not data_path(S.DEFAULT_FIXTURES, "metadata.
 
 def test_precision_names_resolve_and_unknown_ones_are_one_line():
     assert callable(resolve_factory("precision:bf16")) and callable(resolve_factory("precision:fp16"))
-    with pytest.raises(AudioSRError, match="known precisions are bf16, fp16"):
+    with pytest.raises(AudioSRError, match="known precisions are fp32, bf16, fp16"):
         resolve_factory("precision:int8")
+    assert callable(resolve_factory("precision:bf16+sdpa")) and callable(resolve_factory("precision:fp32+sdpa"))
+    assert callable(resolve_factory("precision:fp32+compile"))
+    for bad in ("precision:bf16+flash", "precision:bf16+sdpa+math", "precision:fp32+compile+compile"):
+        with pytest.raises(AudioSRError, match=r"only \+sdpa or \+math"):
+            resolve_factory(bad)
+
+
+def test_enhance_configurations_are_subjects(monkeypatch):
+    # precision:P+A is what `enhance --precision P --attention A` runs: same autocast, same attention switch
+    from audiosr_model.unet import Attention
+
+    subject = PrecisionSubject("bf16", net=S.tiny_network(), attention="sdpa")
+    subject.activate()
+    assert subject.name == "precision:bf16+sdpa"
+    backends = {m.backend for m in subject.net.unet.modules() if isinstance(m, Attention)}
+    assert backends == {"sdpa"}
+    assert {m.backend for m in S.tiny_network().unet.modules() if isinstance(m, Attention)} == {"math"}
+
+
+def test_check_cli_judges_precision_subjects_by_their_metric_bounds(tmp_path, capsys):
+    from audiosr_verify.cli.main import main
+
+    assert main(["check", "precision:bf16+fast"]) == 2
+    assert "only +sdpa or +math" in capsys.readouterr().err
+    assert main(["check", "precision:bf16", "--option", "a=1"]) == 2  # options of the stage check only
+    assert "--bounds bf16" in capsys.readouterr().err
 
 
 @needs_fixtures
@@ -50,6 +76,29 @@ def test_bf16_networks_compute_in_bfloat16_within_their_bound():
     with torch.no_grad():
         again = shared.condition_posterior(inp.ref("lowpass.log_mel")[None, None]).mean
     assert float((again - ref).abs().max()) < 1.2e-5  # still the float32 reference
+
+
+@needs_fixtures
+def test_check_fp32_sdpa_passes_float32_metric_bounds_and_a_fault_fails_them(tmp_path, capsys):
+    # `check precision:fp32+sdpa` is judged in metric terms under the fp32 bounds (stage errors <= 1e-4):
+    # SDPA at the original's scale passes; a vocoder fault fails the same bounds (exit 1), JSON written
+    from audiosr_verify.cli.main import main
+
+    out = tmp_path / "sdpa.json"
+    assert main(["check", "precision:fp32+sdpa", "--json", str(out), "--input", "tone_mix_16k"]) == 0
+    data = __import__("json").loads(out.read_text())
+    assert data["ok"] and data["precision"] == "fp32" and len(data["stages"]) == 5
+    assert max(s["peak_rel"] for s in data["stages"]) < BOUNDS["fp32"].stage_peak_rel
+    assert main(["check", "fault:leaky_relu_slope", "--bounds", "fp32", "--input", "tone_mix_16k"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@needs_fixtures
+def test_bf16_sdpa_verdict_passes_its_bounds():
+    result = check_precision("precision:bf16+sdpa")
+    assert result.ok, result.summary_line()
+    assert result.precision == "bf16" and len(result.outputs) == 3
 
 
 @pytest.mark.slow

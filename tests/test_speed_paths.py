@@ -188,8 +188,8 @@ def test_memory_helpers_are_safe_and_can_be_turned_off(monkeypatch):
     for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES", "AUDIOSR_MALLOC"):
         monkeypatch.delenv(name, raising=False)
     assert memory.mode() == "reuse"
-    # a library caller never configured the allocator: no trimming between its stages
-    assert not memory.configured() and memory.between_stages() is False
+    with memory.network_stage():  # safe in any state (a CLI run in this worker may have configured it)
+        pass
     memory.release()  # malloc_trim(0): a no-op where glibc is absent, never an error
     monkeypatch.setenv("AUDIOSR_MALLOC", "trim")
     assert memory.mode() == "trim" and memory.configure() is False  # glibc's own thresholds
@@ -202,12 +202,16 @@ def test_memory_helpers_are_safe_and_can_be_turned_off(monkeypatch):
     assert memory.mode() == "reuse"
 
 
-def test_reuse_mode_raises_the_thresholds_and_arms_trimming_between_stages():
+def test_reuse_mode_raises_the_thresholds_and_arms_the_network_stages():
     # in a child: the thresholds are process-wide, and this pytest worker must keep glibc's defaults
     code = ("from audiosr_model import memory\n"
             "import sys\n"
             "if not memory.available(): print('absent'); sys.exit(0)\n"
-            "print(memory.configure(), memory.configured())\n")
+            "assert not memory.configured()\n"  # a library caller's process is left alone
+            "ok = memory.configure()\n"
+            "with memory.network_stage():\n"
+            "    b = bytearray(64 << 20)\n"  # from the heap inside a stage; trimmed on leaving
+            "print(ok, memory.configured())\n")
     env = {k: v for k, v in os.environ.items()
            if k not in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES", "AUDIOSR_MALLOC")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
@@ -245,6 +249,41 @@ def test_in_place_add_keeps_the_promoted_dtype_and_shape():
         own = torch.ones(4)
         assert inplace.add(own, torch.ones(4)) is own
     assert inplace.add(torch.ones(4), torch.ones(4)).data_ptr() != 0 and not inplace.may_write(own, own)
+
+
+def test_compile_failure_is_one_line_and_leaves_no_output(tmp_path, monkeypatch, capsys):
+    def broken_compile(fn, **kwargs):
+        def run(*args, **kw):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    src = tmp_path / "a.wav"
+    sf.write(src, (0.2 * np.sin(np.arange(8000) / 3.0)).astype(np.float32), 16000)
+    code = main(["enhance", str(src), "-o", str(tmp_path / "o"), "--random-weights", "--device", "cpu",
+                 "--steps", "1", "--compile"])
+    err = capsys.readouterr().err
+    assert code != 0 and "--compile: compiling the UNet failed (RuntimeError: InvalidCxxCompiler" in err
+    assert "Traceback" not in err and "more detail" not in err
+    assert not list((tmp_path / "o").glob("*.wav")) if (tmp_path / "o").exists() else True
+
+
+@pytest.mark.slow
+def test_compiled_unet_stays_within_float_noise_and_times_its_compilation(tmp_path):
+    src = tmp_path / "a.wav"
+    sf.write(src, (0.2 * np.sin(np.arange(16000) / 5.0)).astype(np.float32), 16000)
+    outs = {}
+    for name, extra in (("plain", []), ("compiled", ["--compile"])):
+        tj = tmp_path / f"{name}.json"
+        code = main(["enhance", str(src), "--output", str(tmp_path / f"{name}.wav"), "--random-weights",
+                     "--device", "cpu", "--steps", "3", "--seed", "7", "--timings-json", str(tj), *extra])
+        assert code == 0
+        outs[name] = (sf.read(tmp_path / f"{name}.wav", dtype="float32")[0], json.loads(tj.read_text()))
+    (plain, t_plain), (compiled, t_compiled) = outs["plain"], outs["compiled"]
+    assert "compile" not in t_plain["stages"] and t_compiled["compile"] is True
+    assert t_compiled["stages"]["compile"]["calls"] == 1  # one chunk length: compiled once, then reused
+    assert t_compiled["stages"]["ddim_step"]["calls"] == 3
+    assert plain.shape == compiled.shape and float(np.max(np.abs(plain - compiled))) < 1e-4
 
 
 # ------------------------------------------------------------------ batched chunks

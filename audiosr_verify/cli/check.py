@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from audiosr_model.errors import AudioSRError
 from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, output_dir, parse_options, remove_if_empty
 
 
@@ -37,12 +38,32 @@ def add_verbs(sub) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to the subject's factory in context.options (repeatable)")
     p.add_argument("--device", default="cpu", help="device given to the subject (default cpu)")
+    p.add_argument("--bounds", choices=["auto", "stages", "fp32", "bf16"], default="auto",
+                   help="the verdict: 'stages' holds every stage to float32 rounding (the default for every "
+                        "subject but precision:*); 'bf16' / 'fp32' judge in metric terms (network stage errors, "
+                        "LSD below and above the cutoff, SI-SDR, level) under that precision's measured bounds "
+                        "(the default for precision:P subjects: P's own)")
     p.set_defaults(func=cmd_check)
 
 
 
 
+def _metric_bounds(args) -> str | None:
+    """The precision whose metric bounds judge this run, or None for the stage-by-stage verdict."""
+    if args.bounds == "stages":
+        return None
+    if args.bounds != "auto":
+        return args.bounds
+    if args.subject.startswith("precision:"):
+        from audiosr_verify.subjects.precision import parse
+
+        return parse(args.subject.split(":", 1)[1])[0]  # (precision, attention, compile)
+    return None
+
+
 def cmd_check(args) -> int:
+    if _metric_bounds(args) is not None:
+        return _cmd_check_metrics(args, _metric_bounds(args))
     from rich.console import Console
 
     from audiosr_verify.checks import stages as S
@@ -83,4 +104,45 @@ def cmd_check(args) -> int:
         if out is not None:
             remove_if_empty(out, created)
         raise
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _cmd_check_metrics(args, precision: str) -> int:
+    """``check`` in metric terms (checks/precision.py): what a reduced-precision configuration is judged by."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from audiosr_verify.checks import stages as S
+    from audiosr_verify.checks.precision import check_precision
+    from audiosr_verify.util.atomic import Reservation, Target
+
+    if args.output_dir or args.option or args.view != "both" or args.no_modules:
+        raise AudioSRError("--bounds " + precision + ": only --json, --input, --fixtures and --device apply to the "
+                           "metric verdict (use --bounds stages for the stage-by-stage check)")
+    targets = [Target(Path(args.json), "--json", what="report")] if args.json else []
+    err = Console(stderr=True)
+    with Reservation(targets) as reserved:
+        with err.status("checking in metric terms"):
+            result = check_precision(args.subject, precision, fixture_dir=args.fixtures or S.DEFAULT_FIXTURES,
+                                     inputs=args.input, device=args.device)
+        console = Console() if sys.stdout.isatty() else Console(width=160)
+        table = Table(title=f"{result.subject}: network stages against the original ({precision} bounds)")
+        for col in ("stage", "peak-relative error", "bound", "verdict"):
+            table.add_column(col)
+        for st in result.stages:
+            table.add_row(st.stage, f"{st.peak_rel:.3g}", f"{st.bound:g}", "pass" if st.passed else "FAIL")
+        console.print(table)
+        b = result.bounds
+        out = Table(title=f"end to end against the original (LSD ≤ {b.lsd_low:g} / {b.lsd_high:g}, "
+                          f"SI-SDR ≥ {b.si_sdr_db:g} dB, level ± {b.level_db:g} dB)")
+        for col in ("input", "LSD below", "LSD above", "SI-SDR dB", "level dB", "verdict"):
+            out.add_column(col)
+        for o in result.outputs:
+            out.add_row(o.input, f"{o.lsd_low:.3g}", f"{o.lsd_high:.3g}", f"{o.si_sdr_db:.3g}", f"{o.level_db:+.3g}",
+                        "pass" if o.passed else "FAIL")
+        console.print(out)
+        console.print(result.summary_line(), highlight=False, markup=False)
+        data = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
+        for t in targets:
+            reserved.publish(t.path, lambda tmp, text=data: tmp.write_text(text, encoding="utf-8"))
     return EXIT_OK if result.ok else EXIT_FAILED

@@ -66,6 +66,9 @@ def add_verbs(sub) -> None:
     speed.add_argument("--attention", default="math", choices=["math", "sdpa"],
                        help="UNet attention: the original's arithmetic (math, default) or torch's fused "
                        "scaled_dot_product_attention (sdpa; equal within float rounding)")
+    speed.add_argument("--compile", action="store_true",
+                       help="run the UNet through torch.compile (opt-in: the first step at each chunk length "
+                       "compiles, timed as its own 'compile' stage; needs a C++ compiler on CPU)")
     speed.add_argument("--batch-chunks", type=int_in(1, 64, "batch-chunks"), default=1, metavar="N",
                        help="long mono files: run N chunks through the networks in one batched call "
                        "(default 1; more uses more memory, pays off on GPUs)")
@@ -156,17 +159,21 @@ def _enhance_all(args, targets: list[Path], fmt: str, reservation) -> tuple[int,
     with console.status("loading model"):
         t0 = time.perf_counter()
         net, described = load_network(args)
-        if (args.precision, args.attention) != ("fp32", "math") and args.random_weights:
+        if ((args.precision, args.attention) != ("fp32", "math") or args.compile) and args.random_weights:
             import copy
 
             net = copy.deepcopy(net)  # random weights are a cached, shared network: never change it in place
         apply_precision(net, args.precision)
         set_attention(net.unet, args.attention)
+        if args.compile:
+            from audiosr_model.compiled import compile_unet
+
+            compile_unet(net)
         memory.release()  # what loading freed (a checkpoint's buffers) goes back before the first chunk
         if collect is not None:
             collect.add("load", time.perf_counter() - t0)
-    extra = "" if (args.precision, args.attention) == ("fp32", "math") else \
-        f" [precision {args.precision}, attention {args.attention}]"
+    extra = "" if (args.precision, args.attention, args.compile) == ("fp32", "math", False) else \
+        f" [precision {args.precision}, attention {args.attention}{', compiled UNet' if args.compile else ''}]"
     console.print(f"model: {described}{extra}", highlight=False, markup=False)
     try:
         with timings.collecting(collect) if collect is not None else contextlib.nullcontext():
@@ -179,7 +186,7 @@ def _enhance_all(args, targets: list[Path], fmt: str, reservation) -> tuple[int,
 
 def _report_timings(args, collect, total: float, described: str) -> None:
     collect.extra.update({"total_s": round(total, 6), "model": described, "precision": args.precision,
-                          "attention": args.attention, "steps": args.steps, "batch_chunks": args.batch_chunks,
+                          "attention": args.attention, "compile": args.compile, "steps": args.steps, "batch_chunks": args.batch_chunks,
                           "inputs": len(args.inputs)})
     if args.timings:
         for line in collect.lines():

@@ -1,4 +1,6 @@
-"""The built-in subjects ``precision:bf16`` and ``precision:fp16``: our model with its networks in reduced precision.
+"""The built-in subjects ``precision:bf16``, ``precision:fp16`` (and ``+sdpa`` forms such as
+``precision:bf16+sdpa`` or ``precision:fp32+sdpa``): our model as ``enhance --precision P --attention A``
+runs it.
 
 The four networks (condition encoder, UNet, VAE decoder, HiFi-GAN) run under
 ``torch.autocast`` with the given dtype: convolutions, linear layers and
@@ -32,17 +34,45 @@ from audiosr_verify.subjects.reference import ReferenceSubject
 DTYPES = dict(_ALL_DTYPES)
 
 
-class PrecisionSubject(ReferenceSubject):
-    """The reference with its networks in ``precision`` (``bf16`` or ``fp16``)."""
+ATTENTIONS = ("math", "sdpa")
 
-    def __init__(self, precision: str, context: SubjectContext | None = None, net=None, preset: str = "tiny"):
-        if precision not in DTYPES:
-            raise AudioSRError(f"precision {precision!r}: known precisions are {', '.join(DTYPES)}")
+
+def parse(name: str) -> tuple[str, str, bool]:
+    """``bf16``, ``bf16+sdpa``, ``fp32+compile`` ... -> (precision, attention, compile): what ``enhance
+    --precision P [--attention sdpa] [--compile]`` runs."""
+    parts = name.split("+")
+    precision, extra = parts[0], parts[1:]
+    if precision not in DTYPES and precision != "fp32":
+        raise AudioSRError(f"precision {precision!r}: known precisions are fp32, {', '.join(DTYPES)} "
+                           "(optionally +sdpa, +compile)")
+    attentions = [e for e in extra if e in ATTENTIONS]
+    if len(attentions) > 1 or len(set(extra)) != len(extra) or any(
+            e not in ATTENTIONS and e != "compile" for e in extra):
+        raise AudioSRError(f"precision subject {name!r}: after the precision only +sdpa or +math, and +compile, "
+                           "may follow")
+    return precision, (attentions[0] if attentions else "math"), "compile" in extra
+
+
+class PrecisionSubject(ReferenceSubject):
+    """The reference with its networks in ``precision`` (``bf16``, ``fp16``, or ``fp32``) and its UNet
+    attention computed by ``attention`` (``math``: the original's ops; ``sdpa``: torch's fused kernel)."""
+
+    def __init__(self, precision: str, context: SubjectContext | None = None, net=None, preset: str = "tiny",
+                 attention: str = "math", compile: bool = False):
+        if precision not in DTYPES and precision != "fp32":
+            raise AudioSRError(f"precision {precision!r}: known precisions are fp32, {', '.join(DTYPES)}")
+        if attention not in ATTENTIONS:
+            raise AudioSRError(f"attention {attention!r}: known are {', '.join(ATTENTIONS)}")
         super().__init__(context, net, preset)
-        self.precision, self.dtype = precision, DTYPES[precision]
-        self.name = f"precision:{precision}"
-        self.description = (f"audiosr_model with its networks under torch.autocast({precision}); "
-                            "DSP and DDIM arithmetic in float32")
+        self.precision, self.attention, self.compile = precision, attention, compile
+        self.dtype = DTYPES.get(precision)
+        self.name = (f"precision:{precision}" + ("" if attention == "math" else f"+{attention}")
+                     + ("+compile" if compile else ""))
+        self.description = (f"audiosr_model with its networks under torch.autocast({precision})"
+                            if self.dtype is not None else "audiosr_model in float32")
+        self.description += ("; DSP and DDIM arithmetic in float32"
+                             + ("; UNet attention by scaled_dot_product_attention" if attention == "sdpa" else "")
+                             + ("; UNet through torch.compile" if compile else ""))
 
     def activate(self) -> None:
         if self.net is None:
@@ -53,17 +83,25 @@ class PrecisionSubject(ReferenceSubject):
             import copy
 
             self.net = copy.deepcopy(self.net)
-        reduce_precision(self.net, self.dtype, self.net.scale_factor.device.type)
+        if self.dtype is not None:
+            reduce_precision(self.net, self.dtype, self.net.scale_factor.device.type)
+        if self.attention != "math":
+            from audiosr_model.unet import set_attention
+
+            set_attention(self.net.unet, self.attention)  # as enhance --attention does
+        if self.compile:
+            from audiosr_model.compiled import compile_unet
+
+            compile_unet(self.net)  # as enhance --compile does
 
 
 def factory(name: str) -> Callable[[SubjectContext], PrecisionSubject]:
-    if name not in DTYPES:
-        raise AudioSRError(f"precision {name!r}: known precisions are {', '.join(DTYPES)}")
+    precision, attention, compile = parse(name)
 
     def make(context: SubjectContext) -> PrecisionSubject:
-        return PrecisionSubject(name, context)
+        return PrecisionSubject(precision, context, attention=attention, compile=compile)
 
     return make
 
 
-__all__ = ["DTYPES", "PrecisionSubject", "autocast_module", "factory", "reduce_precision"]
+__all__ = ["ATTENTIONS", "DTYPES", "PrecisionSubject", "autocast_module", "factory", "parse", "reduce_precision"]
