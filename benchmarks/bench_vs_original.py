@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", type=Path, default=None,
                     help=f"original-format checkpoint (made if absent; default {CACHE}/<preset>-seed0.bin)")
     ap.add_argument("--variants", nargs="*", default=["bf16"],
-                    help="ours besides fp32: bf16, fp16, sdpa or combinations like bf16+sdpa (default: bf16)")
+                    help="ours besides fp32: bf16, fp16, sdpa, compile or combinations like bf16+sdpa "
+                         "(default: bf16)")
     ap.add_argument("--malloc-variants", action="store_true",
                     help="also ours in fp32 under the old 1 MiB mmap pin, under glibc defaults, and with glibc's "
                          "thresholds plus malloc_trim between chunks (AUDIOSR_MALLOC=trim, the previous default)")
@@ -241,10 +242,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fp32-again", action="store_true",
                     help="run ours in fp32 once more at the end (how much the machine's load moved the numbers)")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    ap.add_argument("--device", default="auto",
+                    help="device for ours: auto (cuda where torch sees one, else cpu; the original runs on the "
+                         "CPU as its release does here), cpu or cuda")
+    ap.add_argument("--batch-chunks", type=int, default=1,
+                    help="ours: chunks per batched network call (a GPU path; pays off on long inputs)")
     if argv is None and sys.argv[1:2] == ["--write-checkpoint"]:
         ensure_checkpoint(Path(sys.argv[2]), sys.argv[3])
         return 0
     args = ap.parse_args(argv)
+    import torch as _torch
+
+    device = ("cuda" if _torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
 
     from audiosr_model.precision import native_support
 
@@ -259,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {
         "host": {"cpu": cpu_model(), "flags": cpu_flags(), "cores": os.cpu_count(), "load_avg": os.getloadavg(),
                  "python": platform.python_version()},
-        "setup": {"checkpoint": str(args.checkpoint), "checkpoint_bytes": args.checkpoint.stat().st_size,
+        "setup": {"device_ours": device, "batch_chunks": args.batch_chunks, "checkpoint": str(args.checkpoint), "checkpoint_bytes": args.checkpoint.stat().st_size,
                   "preset": args.preset,
                   "input": f"{SECONDS} s at {RATE} Hz", "steps": args.steps, "guidance": 3.5, "seed": 42},
     }
@@ -298,9 +307,10 @@ def main(argv: list[str] | None = None) -> int:
             parts = v.split("+")
             extra = []
             for p in parts:
-                extra += ["--attention", "sdpa"] if p == "sdpa" else ["--precision", p]
-            if any(p in ("bf16", "fp16") and native_support(p, "cpu") for p in parts):
-                result.setdefault("skipped", {})[v] = native_support(next(p for p in parts if p != "sdpa"), "cpu")
+                extra += {"sdpa": ["--attention", "sdpa"], "compile": ["--compile"]}.get(p, ["--precision", p])
+            if any(p in ("bf16", "fp16") and native_support(p, device) for p in parts):
+                result.setdefault("skipped", {})[v] = native_support(
+                    next(p for p in parts if p in ("bf16", "fp16")), device)
                 continue
             runs.append((v, extra, {}))
         if args.malloc_variants:
@@ -319,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             tj = tmp / f"ours-{len(result['ours'])}.json"
             cmd = [sys.executable, "-m", "audiosr_verify.cli.main", "enhance", str(src), "--output", str(out),
                    "--checkpoint", str(args.checkpoint), "--preset", args.preset, "--steps", str(args.steps),
-                   "--guidance", "3.5", "--seed", "42", "--level", "faithful", "--mix", "first", "--device", "cpu",
-                   "--overwrite", "--timings-json", str(tj), *extra]
+                   "--guidance", "3.5", "--seed", "42", "--level", "faithful", "--mix", "first", "--device", device,
+                   "--overwrite", "--timings-json", str(tj), "--batch-chunks", str(args.batch_chunks), *extra]
             print(f"ours {name} ...", file=sys.stderr, flush=True)
             r = run_measured(cmd, dict(os.environ, **env_extra))
             r.pop("stderr_tail", None)
@@ -393,6 +403,7 @@ def print_table(result: dict) -> None:
         f" ({r['ratio_vs_original']['enhance']:.2f}x)" if "ratio_vs_original" in r else ""))
     row("peak RSS MB", lambda n, r: f"{r['peak_rss_mb']:.0f}")
     row("max abs vs original", lambda n, r: f"{r['max_abs_diff_vs_original']:.2e}")
+    row("CUDA peak allocated MB", lambda n, r: f"{r['timings']['cuda_peak_allocated_mb']:.0f}")
 
     def stage(n, r, name):
         st = r["stages"] if n == "original" else r["timings"]["stages"]
@@ -400,7 +411,7 @@ def print_table(result: dict) -> None:
         return f"{s['seconds']:.2f} s/{s['calls']}"
 
     for name in ("read_features", "features", "first_stage_encode", "condition_encode", "ddim", "unet_call",
-                 "ddim_step", "vae_decode", "vocoder"):
+                 "ddim_step", "compile", "vae_decode", "vocoder"):
         row(name, lambda n, r, name=name: stage(n, r, name))
     for name in ("condition_encode", "unet_call", "ddim_step", "vae_decode", "vocoder"):
         row(f"GFLOP/s {name}", lambda n, r, name=name: f"{r['gflops'][name]['gflops']:.0f} "

@@ -111,7 +111,7 @@ def configure(trim_threshold: int = TRIM_THRESHOLD) -> bool:
 
 
 @contextlib.contextmanager
-def network_stage() -> Iterator[None]:
+def network_stage(*weights) -> Iterator[None]:
     """Inside: activations from the heap (mmap threshold `MMAP_THRESHOLD`); on leaving: the threshold back
     at `OUTSIDE_THRESHOLD` and every free heap page returned (`release`).
 
@@ -119,7 +119,11 @@ def network_stage() -> Iterator[None]:
     are all free again when the stage ends and the trim returns them; the
     long-lived arrays made between stages (a long file's input, output and
     cross-fade buffers) keep their own mappings and cannot fragment the heap
-    that the next chunk's activations reuse. A no-op unless `configure()` applied.
+    that the next chunk's activations reuse. The modules given as ``weights``
+    (the stage's networks) then have their memory-mapped weights' resident
+    pages handed back (`resident.drop`: only pages still holding the file's
+    content), so that the next stage does not run with this one's weights
+    resident. A no-op unless `configure()` applied.
     """
     libc = _libc() if _configured else None
     if libc is None:
@@ -131,6 +135,11 @@ def network_stage() -> Iterator[None]:
     finally:
         libc.mallopt(M_MMAP_THRESHOLD, OUTSIDE_THRESHOLD)
         release()
+        if weights:
+            from audiosr_model import resident
+
+            for module in weights:
+                resident.drop(module)
 
 
 def configured() -> bool:

@@ -166,7 +166,7 @@ def generate_many(
     shape = net.latent_shape(tuple(mel.shape))
     draw(shape)  # the original samples the first-stage posterior only for its shape
     # network_stage: activations from a warm heap, handed back when the stage ends (model/memory.py)
-    with timings.stage("condition_encode"), memory.network_stage():
+    with timings.stage("condition_encode"), memory.network_stage(net.condition_vae):
         posterior = net.condition_posterior(low_mel)
     cond = posterior.sample(draw(posterior.mean.shape).to(device))
     x_T = draw(shape).to(device)
@@ -174,16 +174,17 @@ def generate_many(
     denoise = guided_denoiser(net.unet, cond * sf, net.unconditional_latent(cond) * sf, guidance_scale)
     schedule = make_ddim_schedule(net.alphas_cumprod, steps, net.config.diffusion.ddim_eta)
     x = x_T
-    with timings.stage("ddim"), memory.network_stage():
+    with timings.stage("ddim"), memory.network_stage(net.unet):
         for step in timings.each("ddim_step", ddim_sample(denoise, x_T, schedule, net.vprediction(), draw)):
             x = step.x
             if on_step is not None:
                 on_step(step, len(schedule))
-    with timings.stage("vae_decode"), memory.network_stage():
+    with timings.stage("vae_decode"), memory.network_stage(net.first_stage_model.post_quant_conv,
+                                                            net.first_stage_model.decoder):
         decoded = net.decode(x)
     with timings.stage("postprocess"):
         replaced = postprocess.mel_replace(decoded, low_mel)
-    with timings.stage("vocoder"), memory.network_stage():
+    with timings.stage("vocoder"), memory.network_stage(net.first_stage_model.vocoder):
         waves = net.vocode(replaced)[:, 0].float().cpu().numpy()
     with timings.stage("postprocess"):
         return [Generated(latent=x[i:i + 1], mel=replaced[i:i + 1], vocoded=w,

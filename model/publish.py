@@ -118,10 +118,23 @@ class critical:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         _signal_state["depth"] -= 1
-        if _signal_state["depth"] == 0 and _signal_state["pending"]:
+        if _signal_state["depth"] == 0 and _signal_state["pending"] and exc_type is None:
             _signal_state["pending"] = False
-            if exc_type is None:
-                raise KeyboardInterrupt
+            raise KeyboardInterrupt
+        # ending with an exception: a pending signal stays pending, so that a caller who handles that
+        # exception still stops at the next critical block or commit point (it is never lost)
+
+
+def _raise_if_signalled() -> None:
+    """At a commit point: a run that received a signal never publishes.
+
+    The KeyboardInterrupt a signal raises can be lost on its way out (raised
+    inside a finaliser, or caught by code run during the long work); the
+    signal itself is recorded, and this turns it back into the interruption.
+    """
+    if _signal_state["received"] is not None:
+        _signal_state["pending"] = False
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -458,6 +471,7 @@ def publish_file(path: str | os.PathLike, write: Writer, *, overwrite: bool = Tr
         try:
             with interruptible():
                 write(Path(tmp))
+            _raise_if_signalled()
             _sync(tmp)
             publish_mode(tmp)
             _commit_file(tmp, path, overwrite, what)
@@ -611,6 +625,7 @@ def publish_dir(final: str | os.PathLike, build: Writer, *, what: str = "directo
         try:
             with interruptible():
                 build(tmp)
+            _raise_if_signalled()
             for entry in tmp.rglob("*"):
                 if entry.is_file():
                     _sync(str(entry))

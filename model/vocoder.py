@@ -118,7 +118,7 @@ class Generator(nn.Module):
         # The last leaky ReLU uses torch's default slope 0.01, not LRELU_SLOPE,
         # as in the original.
         x = self.conv_post(F.leaky_relu(x, inplace=own))
-        return x.tanh_() if own else torch.tanh(x)
+        return torch.tanh(x)  # one channel: nothing to gain in place
 
 
 def output_length(cfg: VocoderConfig, frames: int) -> int:

@@ -154,6 +154,30 @@ def test_signals_are_deferred_while_a_rename_runs():
     assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) or callable(signal.getsignal(signal.SIGTERM))
 
 
+def test_a_signal_whose_interrupt_was_swallowed_still_stops_the_publish(tmp_path):
+    """The KeyboardInterrupt of a signal can be lost on its way out (careless code, a finaliser); the
+    recorded signal still stops the run at the commit point: nothing published, nothing partial."""
+    from audiosr_verify.util.atomic import install_signal_handlers, publish_file
+
+    target = tmp_path / "out.txt"
+
+    def write(tmp):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler raises here
+        except KeyboardInterrupt:
+            pass  # ... and something swallows it
+        tmp.write_text("finished anyway")
+
+    restore = install_signal_handlers()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            publish_file(target, write)
+    finally:
+        restore()
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------- concurrency (class 1)
 
 

@@ -186,12 +186,19 @@ def _enhance_all(args, targets: list[Path], fmt: str, reservation) -> tuple[int,
 
 def _report_timings(args, collect, total: float, described: str) -> None:
     collect.extra.update({"total_s": round(total, 6), "model": described, "precision": args.precision,
-                          "attention": args.attention, "compile": args.compile, "steps": args.steps, "batch_chunks": args.batch_chunks,
-                          "inputs": len(args.inputs)})
+                          "attention": args.attention, "compile": args.compile, "steps": args.steps,
+                          "batch_chunks": args.batch_chunks, "inputs": len(args.inputs)})
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:  # a CUDA run: its device peak
+        collect.extra["cuda_peak_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        collect.extra["cuda_peak_reserved_mb"] = round(torch.cuda.max_memory_reserved() / 2**20, 1)
     if args.timings:
         for line in collect.lines():
             print(line, file=sys.stderr)
         print(f"{'total':<18}{total:>10.3f}", file=sys.stderr)
+        if "cuda_peak_allocated_mb" in collect.extra:
+            print(f"cuda peak allocated {collect.extra['cuda_peak_allocated_mb']:.0f} MB", file=sys.stderr)
     if args.timings_json:
         try:
             collect.write_json(args.timings_json)

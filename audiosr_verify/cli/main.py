@@ -49,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        if received_signal() is not None:  # a signal whose KeyboardInterrupt was lost on its way out
+            raise KeyboardInterrupt
+        return code
     except AudioSRError as exc:
         print(f"audiosr-verify: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
