@@ -4,14 +4,13 @@ What costs time: glibc's malloc serves blocks above its mmap threshold (128
 KiB at start, raised as big blocks are freed, at most 32 MiB) with a fresh
 ``mmap``, and frees them with ``munmap``. Every network stage allocates and
 frees tensors of tens of MB hundreds of times, so each one is page-faulted
-and zeroed by the kernel anew. Measured on the ``basic`` preset (10 steps,
-README "Speed at verified parity"): with glibc's defaults the process spent
-17 s of 51 in the kernel, and our vocoder took 20.5 s where the original took
-13.5 s inside its own process. The original is faster only by accident:
-``torch.load`` frees gigabytes of large blocks, which raises glibc's dynamic
-threshold before its networks run. The same vocoder code (ours or the
-original's, benchmarks/bench_vocoder_context.py) takes 13.4 s in a process
-whose threshold is high.
+and zeroed by the kernel anew. Measured on the ``basic`` preset
+(benchmarks/bench_vocoder_context.py, README "The allocator"): under glibc's
+thresholds our vocoder took 18.3 s of which 7.3 s system CPU, the
+original's own ``Generator`` class 16.5 s (8.0 s system); with the threshold
+raised 12.3 s (0.4 s) and 11.2 s (0.1 s). The original is fast inside its
+own pipeline only by accident: ``torch.load`` frees gigabytes of large
+blocks, which raises glibc's dynamic threshold before its networks run.
 
 What ``enhance`` does (mode ``reuse``, the default): `configure()` fixes the
 trim threshold at 1 GiB and the mmap threshold at glibc's initial 128 KiB;
@@ -23,9 +22,11 @@ hands every free heap page back (``MADV_DONTNEED`` on whole free pages of
 every arena): what one stage left free is not resident under the next one.
 Arrays that live across stages (a long file's input, output and cross-fade
 buffers) are made outside the stages, keep their own mappings, and cannot
-pin heap pages between the next chunk's activations: a 300 s file's peak
-grew 14.6 % over a 20 s file's with the threshold raised for the whole run,
-and does not with stage-scoped thresholds (README).
+pin heap pages between the next chunk's activations (tiny preset, medians
+of three runs: a 300 s file's peak 11.4 % above a 20 s file's with the
+threshold raised for the whole run, 8.8 % with stage-scoped thresholds;
+README, "Long files"). The memory-mapped weights of the stage's networks
+are handed back on leaving too (`network_stage(*weights)`, model/resident.py).
 
 ``AUDIOSR_MALLOC`` selects other behaviours, for measurement: ``trim``
 (glibc's own thresholds, trimming between chunks only: the previous default),

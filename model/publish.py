@@ -63,7 +63,7 @@ BACKUP_SUFFIX = ".previous"
 
 # --------------------------------------------------------------------------- signals
 
-_signal_state = {"depth": 0, "pending": False, "received": None}
+_signal_state = {"depth": 0, "pending": False, "received": None, "installed": 0}
 
 
 def _on_signal(signum, frame) -> None:
@@ -92,10 +92,14 @@ def install_signal_handlers() -> Callable[[], None]:
         if sig is not None:
             previous[sig] = signal.signal(sig, _on_signal)
     _signal_state.update(depth=0, pending=False, received=None)
+    _signal_state["installed"] += 1
 
     def restore() -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        _signal_state["installed"] -= 1
+        if not _signal_state["installed"]:  # the run is over: what it received must not stop a later one
+            _signal_state.update(depth=0, pending=False, received=None)
 
     return restore
 
@@ -132,7 +136,7 @@ def _raise_if_signalled() -> None:
     inside a finaliser, or caught by code run during the long work); the
     signal itself is recorded, and this turns it back into the interruption.
     """
-    if _signal_state["received"] is not None:
+    if _signal_state["installed"] and _signal_state["received"] is not None:
         _signal_state["pending"] = False
         raise KeyboardInterrupt
 
