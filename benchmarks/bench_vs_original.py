@@ -251,9 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         ensure_checkpoint(Path(sys.argv[2]), sys.argv[3])
         return 0
     args = ap.parse_args(argv)
-    import torch as _torch
+    import torch
 
-    device = ("cuda" if _torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
 
     from audiosr_model.precision import native_support
 
@@ -268,12 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {
         "host": {"cpu": cpu_model(), "flags": cpu_flags(), "cores": os.cpu_count(), "load_avg": os.getloadavg(),
                  "python": platform.python_version()},
-        "setup": {"device_ours": device, "batch_chunks": args.batch_chunks, "checkpoint": str(args.checkpoint), "checkpoint_bytes": args.checkpoint.stat().st_size,
-                  "preset": args.preset,
+        "setup": {"device_ours": device, "batch_chunks": args.batch_chunks, "checkpoint": str(args.checkpoint),
+                  "checkpoint_bytes": args.checkpoint.stat().st_size, "preset": args.preset,
                   "input": f"{SECONDS} s at {RATE} Hz", "steps": args.steps, "guidance": 3.5, "seed": 42},
     }
-    import torch
-
     result["host"]["threads"] = torch.get_num_threads()
     result["peak_gflops"] = {"fp32": matmul_peak("fp32")}
     if native_support("bf16", "cpu") is None:

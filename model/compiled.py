@@ -24,6 +24,12 @@ from audiosr_model.errors import AudioSRError
 __all__ = ["compile_unet"]
 
 
+def _first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (torch's compile errors run to pages)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
+
+
 def _shapes(args, kwargs) -> tuple:
     values = list(args) + [kwargs[k] for k in sorted(kwargs)]
     return tuple((tuple(v.shape), v.dtype) if isinstance(v, torch.Tensor) else type(v).__name__ for v in values)
@@ -36,8 +42,7 @@ def compile_unet(net) -> None:
     try:
         compiled = torch.compile(inner, dynamic=False)
     except Exception as exc:  # torch.compile refuses at once on some platforms (e.g. unsupported Python)
-        raise AudioSRError(f"--compile: torch.compile is not available here ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise AudioSRError(f"--compile: torch.compile is not available here ({_first_line(exc)})") from None
     seen: set[tuple] = set()
 
     @functools.wraps(inner)
@@ -51,8 +56,7 @@ def compile_unet(net) -> None:
         except AudioSRError:
             raise
         except Exception as exc:  # a missing C++ compiler, an unsupported op: one line, not a traceback
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise AudioSRError(f"--compile: compiling the UNet failed ({type(exc).__name__}: {first[:300]})") from None
+            raise AudioSRError(f"--compile: compiling the UNet failed ({_first_line(exc)})") from None
         seen.add(key)
         return out
 

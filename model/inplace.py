@@ -20,12 +20,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["add", "may_write"]
+__all__ = ["add", "allowed", "may_write"]
+
+
+def allowed() -> bool:
+    """In-place steps at all: only with autograd off (a backward pass needs the overwritten values)."""
+    return not torch.is_grad_enabled()
 
 
 def may_write(dst: Tensor, other: Tensor) -> bool:
     """True when ``dst op= other`` gives exactly ``dst op other``'s tensor."""
-    if torch.is_grad_enabled():
+    if not allowed():
         return False
     return (dst.dtype == torch.result_type(dst, other)
             and tuple(dst.shape) == tuple(torch.broadcast_shapes(dst.shape, other.shape)))

@@ -61,7 +61,7 @@ class ResBlock1(nn.Module):
         # The in-place steps write only into this block's own temporaries and
         # give the original's bits (model/inplace.py): they keep the stage's
         # peak memory a few 47 MB tensors lower at the 48 kHz end.
-        own = not torch.is_grad_enabled()
+        own = inplace.allowed()
         for c1, c2 in zip(self.convs1, self.convs2):
             xt = c1(F.leaky_relu(x, LRELU_SLOPE))
             xt = c2(F.leaky_relu(xt, LRELU_SLOPE, inplace=own))
@@ -106,7 +106,7 @@ class Generator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Mel ``[B, num_mels, frames]`` (log-mel, as the VAE decodes it) -> ``[B, 1, samples]``."""
-        own = not torch.is_grad_enabled()  # in-place only on this forward's own temporaries
+        own = inplace.allowed()  # in-place only on this forward's own temporaries
         x = self.conv_pre(x)
         for i in range(self.num_upsamples):
             x = self.ups[i](F.leaky_relu(x, LRELU_SLOPE, inplace=own))

@@ -62,8 +62,9 @@ def _metric_bounds(args) -> str | None:
 
 
 def cmd_check(args) -> int:
-    if _metric_bounds(args) is not None:
-        return _cmd_check_metrics(args, _metric_bounds(args))
+    precision = _metric_bounds(args)
+    if precision is not None:
+        return _cmd_check_metrics(args, precision)
     from rich.console import Console
 
     from audiosr_verify.checks import stages as S

@@ -5,8 +5,10 @@ Built-in names:
     reference          our implementation (audiosr_model), faithful level
     original           audiosr 0.0.7 itself, running in the oracle venv (audiosr-verify oracle setup)
     fault:NAME         the reference with one porting fault (subjects/faults.py; `fault:list` names them)
-    precision:P[+sdpa] the reference with its networks in bf16 or fp16 (or fp32), optionally with
-                       SDPA attention: what enhance --precision/--attention runs (subjects/precision.py)
+    precision:P[+sdpa][+compile]
+                       the reference with its networks in bf16 or fp16 (or fp32), optionally with
+                       SDPA attention and a compiled UNet: what enhance --precision/--attention/--compile
+                       runs (subjects/precision.py)
 
 A file is imported under a private module name; its directory is appended to
 ``sys.path`` (after everything else, so a ``model.py`` beside it shadows

@@ -1,6 +1,6 @@
-"""The built-in subjects ``precision:bf16``, ``precision:fp16`` (and ``+sdpa`` forms such as
-``precision:bf16+sdpa`` or ``precision:fp32+sdpa``): our model as ``enhance --precision P --attention A``
-runs it.
+"""The built-in subjects ``precision:bf16``, ``precision:fp16`` (and ``+sdpa`` / ``+compile`` forms such as
+``precision:bf16+sdpa`` or ``precision:fp32+compile``): our model as ``enhance --precision P
+--attention A [--compile]`` runs it.
 
 The four networks (condition encoder, UNet, VAE decoder, HiFi-GAN) run under
 ``torch.autocast`` with the given dtype: convolutions, linear layers and
@@ -37,14 +37,18 @@ DTYPES = dict(_ALL_DTYPES)
 ATTENTIONS = ("math", "sdpa")
 
 
+def _check_known(precision: str) -> None:
+    if precision not in DTYPES and precision != "fp32":
+        raise AudioSRError(f"precision {precision!r}: known precisions are fp32, {', '.join(DTYPES)} "
+                           "(optionally +sdpa, +compile)")
+
+
 def parse(name: str) -> tuple[str, str, bool]:
     """``bf16``, ``bf16+sdpa``, ``fp32+compile`` ... -> (precision, attention, compile): what ``enhance
     --precision P [--attention sdpa] [--compile]`` runs."""
     parts = name.split("+")
     precision, extra = parts[0], parts[1:]
-    if precision not in DTYPES and precision != "fp32":
-        raise AudioSRError(f"precision {precision!r}: known precisions are fp32, {', '.join(DTYPES)} "
-                           "(optionally +sdpa, +compile)")
+    _check_known(precision)
     attentions = [e for e in extra if e in ATTENTIONS]
     if len(attentions) > 1 or len(set(extra)) != len(extra) or any(
             e not in ATTENTIONS and e != "compile" for e in extra):
@@ -59,8 +63,7 @@ class PrecisionSubject(ReferenceSubject):
 
     def __init__(self, precision: str, context: SubjectContext | None = None, net=None, preset: str = "tiny",
                  attention: str = "math", compile: bool = False):
-        if precision not in DTYPES and precision != "fp32":
-            raise AudioSRError(f"precision {precision!r}: known precisions are fp32, {', '.join(DTYPES)}")
+        _check_known(precision)
         if attention not in ATTENTIONS:
             raise AudioSRError(f"attention {attention!r}: known are {', '.join(ATTENTIONS)}")
         super().__init__(context, net, preset)
