@@ -189,6 +189,9 @@ def test_stage_rank_follows_the_pipeline():
         assert F.tolerance_for(name)
 
 
-def test_missing_fixtures_make_the_suite_unavailable(tmp_path):
-    res = F.run_fixture_suite(tmp_path / "none")
-    assert res.available is False and res.ok is None and "oracle export" in res.summary_line()
+def test_missing_fixtures_are_refused_not_reported_unavailable(tmp_path):
+    """A fixture folder that is not there is one line naming it (issue 21: never a verdict over nothing)."""
+    from audiosr_model.errors import AudioSRError
+
+    with pytest.raises(AudioSRError, match="no such fixture directory.*oracle export"):
+        F.run_fixture_suite(tmp_path / "none")

@@ -121,19 +121,31 @@ class PrecisionResult:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and all(s.passed for s in self.stages) and all(o.passed for o in self.outputs)
+        """Something was measured and every measurement is within its bound (never OK on nothing)."""
+        return bool(self.stages or self.outputs) and not self.errors and all(s.passed for s in self.stages) \
+            and all(o.passed for o in self.outputs)
+
+    def compared(self) -> dict[str, int]:
+        return {"stages": len(self.stages), "stage_tensors": sum(s.tensors for s in self.stages),
+                "outputs": len(self.outputs)}
 
     def summary_line(self) -> str:
+        c = self.compared()
+        if not (self.stages or self.outputs):
+            return (f"{self.subject} ({self.precision} bounds): FAILED, NOTHING COMPARED (the subject provides no "
+                    f"network stage and no enhance the fixtures cover)" + (f"; {'; '.join(self.errors[:2])}"
+                                                                          if self.errors else ""))
         bad = [f"{s.stage} {s.peak_rel:.3g} > {s.bound:g}" for s in self.stages if not s.passed]
         bad += [f"{o.input}: {f}" for o in self.outputs for f in o.failures()] + self.errors
-        head = f"{self.subject} ({self.precision} bounds): {'OK' if self.ok else 'FAILED'}"
+        head = (f"{self.subject} ({self.precision} bounds): {'OK' if self.ok else 'FAILED'} ({c['stages']} network "
+                f"stages over {c['stage_tensors']} tensors, {c['outputs']} end-to-end outputs)")
         return head + ("" if self.ok else "; " + "; ".join(bad[:4]))
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "subject": self.subject, "precision": self.precision,
                 "bounds": dict(self.bounds.__dict__), "summary": self.summary_line(),
                 "stages": [s.to_dict() for s in self.stages], "outputs": [o.to_dict() for o in self.outputs],
-                "errors": list(self.errors), "seconds": round(self.seconds, 2)}
+                "errors": list(self.errors), "compared": self.compared(), "seconds": round(self.seconds, 2)}
 
 
 def _j(x: float) -> float | str:
@@ -149,11 +161,13 @@ def _network_stages_only(subject) -> Any:
     return view
 
 
-def stage_errors(subject, bounds: PrecisionBounds, fixture_dir=S.DEFAULT_FIXTURES) -> tuple[list[StageError], list]:
+def stage_errors(subject, bounds: PrecisionBounds, fixture_dir=S.DEFAULT_FIXTURES,
+                 stage_timeout: float | None = None) -> tuple[list[StageError], list]:
     """Peak-relative error of every network stage, teacher-forced on the `full` fixture input."""
     from audiosr_verify.oracle.fixtures import load_fixture_set
 
-    result = S.check_stages(_network_stages_only(subject), fixture_dir, inputs=[STAGE_INPUT], views=("teacher",))
+    result = S.check_stages(_network_stages_only(subject), fixture_dir, inputs=[STAGE_INPUT], views=("teacher",),
+                            stage_timeout=stage_timeout)
     _, items = load_fixture_set(S._resolve(fixture_dir), S._resolve(S.DEFAULT_INPUTS), [STAGE_INPUT])
     inp = items[0]
     rows: dict[str, StageError] = {}
@@ -167,24 +181,47 @@ def stage_errors(subject, bounds: PrecisionBounds, fixture_dir=S.DEFAULT_FIXTURE
         rel = c.max_abs / peak if peak > 0 else (0.0 if c.max_abs == 0 else math.inf)
         row = rows.setdefault(c.stage, StageError(c.stage, 0.0, 0.0, 0, bounds.stage_peak_rel))
         row.peak_rel, row.max_abs, row.tensors = max(row.peak_rel, rel), max(row.max_abs, c.max_abs), row.tensors + 1
-    return [rows[s] for s in NETWORK_STAGES if s in rows], [e["error"] for e in result.errors]
+    errors = [f"{e['stage']} on {e['input']}: {e.get('kind', 'raised')}: {e['error']}" for e in result.errors]
+    return [rows[s] for s in NETWORK_STAGES if s in rows], errors + ([result.stopped] if result.stopped else [])
 
 
 def output_metrics(subject, bounds: PrecisionBounds, fixture_dir=S.DEFAULT_FIXTURES,
-                   inputs: Iterable[str] | None = None) -> list[OutputMetrics]:
-    """The subject's `enhance` on every fixture input with the original's output stored, against it."""
+                   inputs: Iterable[str] | None = None, errors: list[str] | None = None,
+                   stage_timeout: float | None = None) -> list[OutputMetrics]:
+    """The subject's `enhance` on every fixture input with the original's output stored, against it.
+
+    Its return value is checked at the boundary and each call is time-bounded, as in the stage check: a
+    call that raises, returns garbage or runs past its bound is an error (appended to ``errors``)."""
+    from audiosr_verify.checks.boundary import BadOutput, check_outputs
+    from audiosr_verify.checks.deadline import StageTimeout, bounded, default_seconds
     from audiosr_verify.compare import metrics
     from audiosr_verify.oracle.fixtures import load_fixture_set
 
     meta, items = load_fixture_set(S._resolve(fixture_dir), S._resolve(S.DEFAULT_INPUTS), inputs)
     seed, steps = int(meta.get("seed", 42)), int(meta.get("ddim_steps", 2))
     guidance = float(meta.get("guidance_scale", 3.5))
+    errors = errors if errors is not None else []
     out = []
     for inp in items:
         if not inp.has("final.waveform") or "error" in (inp.meta.get("end2end") or {}):
             continue
         wave, rate = S._read_audio(inp)
-        ours = np.asarray(S._t(subject.enhance(wave, rate, seed, steps, guidance)).float().numpy()).reshape(-1)
+        bound = stage_timeout if stage_timeout is not None else default_seconds(
+            "enhance", (meta.get("weights") or {}).get("n_elements"), inp.meta.get("target_frame"))
+        try:
+            with bounded(bound, "enhance"):
+                value = subject.enhance(wave, rate, seed, steps, guidance)
+            ours = check_outputs("enhance", value)["waveform"]
+        except StageTimeout as exc:
+            errors.append(f"enhance on {inp.name}: timed out: {exc}")
+            break  # the subject was interrupted mid-call: no further call
+        except BadOutput as exc:
+            errors.append(f"enhance on {inp.name}: bad output: {exc}")
+            continue
+        except Exception as exc:
+            errors.append(f"enhance on {inp.name}: raised {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+            continue
+        ours = np.asarray(S._t(ours).float().numpy()).reshape(-1)
         ref = inp.ref("final.waveform").float().numpy().reshape(-1)
         n = min(ours.size, ref.size)
         ours, ref = ours[:n].astype(np.float64), ref[:n].astype(np.float64)
@@ -198,7 +235,8 @@ def output_metrics(subject, bounds: PrecisionBounds, fixture_dir=S.DEFAULT_FIXTU
 
 
 def check_precision(spec, precision: str | None = None, *, fixture_dir=S.DEFAULT_FIXTURES,
-                    inputs: Iterable[str] | None = None, device: str = "cpu") -> PrecisionResult:
+                    inputs: Iterable[str] | None = None, device: str = "cpu",
+                    stage_timeout: float | None = None) -> PrecisionResult:
     """The metric verdict on ``spec`` (a subject name or object) under the bounds of ``precision``.
 
     ``precision`` defaults to the subject's own (``precision:bf16`` -> ``bf16``; anything else ``fp32``).
@@ -222,9 +260,9 @@ def check_precision(spec, precision: str | None = None, *, fixture_dir=S.DEFAULT
         result = PrecisionResult(subject.name, precision, bounds)
         subject.activate()
         try:
-            result.stages, result.errors = stage_errors(subject, bounds, fixture_dir)
+            result.stages, result.errors = stage_errors(subject, bounds, fixture_dir, stage_timeout)
             if "enhance" in subject.provided():
-                result.outputs = output_metrics(subject, bounds, fixture_dir, inputs)
+                result.outputs = output_metrics(subject, bounds, fixture_dir, inputs, result.errors, stage_timeout)
         finally:
             subject.deactivate()
     result.seconds = time.monotonic() - start

@@ -40,6 +40,8 @@ import numpy as np
 import torch
 
 from audiosr_verify import schema
+from audiosr_verify.checks.boundary import BadOutput, check_outputs
+from audiosr_verify.checks.deadline import StageTimeout, bounded, default_seconds
 from audiosr_verify.compare.tensors import StageComparison, compare_tensors, compare_values
 from audiosr_verify.oracle import fixtures
 from audiosr_verify.oracle.fixtures import Draws, FixtureInput, find_draws, load_fixture_set
@@ -111,15 +113,25 @@ class StageCheckResult:
     notes: list[str] = field(default_factory=list)
     available: bool = True
     reason: str = ""
+    # stage -> {"calls", "slowest_s", "bound_s"}: what each stage call took and the time bound it ran under
+    call_times: dict[str, dict[str, float]] = field(default_factory=dict)
+    stopped: str = ""  # why the run stopped before every input was checked (a stage ran past its bound)
     # input -> stage -> the arguments of the teacher view's last call (to rerun a stage under hooks)
     calls: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool | None:
-        """True when every row of every provided stage passes in both views; None without fixtures."""
+        """True when at least one comparison was made and every row of every provided stage passes in
+        both views (a verdict over nothing is never OK); None without fixtures."""
         if not self.available:
             return None
-        return not self.errors and all(c.passed for c in self.comparisons)
+        return bool(self.comparisons) and not self.errors and not self.stopped and \
+            all(c.passed for c in self.comparisons)
+
+    def compared(self) -> dict[str, int]:
+        """What the verdict rests on: comparisons made, inputs and stages they cover."""
+        return {"comparisons": len(self.comparisons), "inputs": len({c.input for c in self.comparisons}),
+                "stages": len({c.stage for c in self.comparisons})}
 
     passed = ok
 
@@ -166,6 +178,10 @@ class StageCheckResult:
     def summary_line(self) -> str:
         if not self.available:
             return self.reason
+        if not self.comparisons:
+            why = "the subject provides none of the schema's stages" if not self.provided else \
+                f"no fixture of the chosen inputs covers its stages ({', '.join(self.provided)})"
+            return f"{self.subject}: NOTHING COMPARED: {why}" + (f"; {self.stopped}" if self.stopped else "")
         n = len(self.comparisons)
         bad = self.failures()
         exact = sum(1 for c in self.comparisons if c.identical)
@@ -175,7 +191,9 @@ class StageCheckResult:
         head = (f"{self.subject}: {passed}/{checked} stages pass; {n - len(bad)}/{n} comparisons on "
                 f"{len(self.inputs)} inputs ({exact} bit-identical) in {self.seconds:.0f} s")
         if self.errors:
-            head += f"; {len(self.errors)} stage call(s) raised"
+            head += f"; {len(self.errors)} stage call(s) raised, returned bad output or timed out"
+        if self.stopped:
+            head += f"; {self.stopped}"
         if bad:
             first = self.first_failure()
             head += f"; first failure: {first.name} on {first.input} ({first.view}, max |diff| {first.max_abs:.3g})"
@@ -224,6 +242,9 @@ class StageCheckResult:
             "settings": self.settings,
             "seconds": round(self.seconds, 2),
             "inputs_checked": list(self.inputs),
+            "compared": self.compared(),
+            "call_times": {k: dict(v) for k, v in self.call_times.items()},
+            "stopped": self.stopped or None,
             "provided": sorted(self.provided, key=schema.STAGE_NAMES.index),
             "stages": [s.to_dict() for s in self.stages("teacher")],
             "chained": [s.to_dict() for s in self.stages("chained")],
@@ -243,6 +264,11 @@ FunctionalResult = StageCheckResult
 
 class StopSuite(Exception):
     """Raised internally to stop at the first failure (``stop_at_first_failure``)."""
+
+
+class SubjectStopped(Exception):
+    """Raised internally when a stage ran past its time bound: the subject is in an unknown state (a call
+    was interrupted), so no further call is made; the results so far stand."""
 
 
 # --------------------------------------------------------------------------- running one input
@@ -274,26 +300,58 @@ def _as_numpy(args: tuple) -> tuple:
 class _Run:
     """Comparisons of one input in one view, collected in pipeline order."""
 
-    def __init__(self, subject, inp: FixtureInput, result: StageCheckResult, view: str, stop: bool):
+    def __init__(self, subject, inp: FixtureInput, result: StageCheckResult, view: str, stop: bool,
+                 bounds: Callable[[str], float | None] = lambda stage: None):
         self.subject, self.inp, self.result, self.view, self.stop = subject, inp, result, view, stop
         self.provided = set(result.provided)
         self.calls: dict[str, tuple] = {}  # stage -> the arguments of its last call (for first divergence)
+        self.bounds = bounds
+        self.last_stage: str | None = None  # whose output the harness is working with now
 
     def can(self, stage: str) -> bool:
         return stage in self.provided
 
+    def _invoke(self, stage: str, args: tuple) -> Any:
+        """The subject's stage on ``args`` under its time bound, timed; a time-out stops the subject's run."""
+        bound = self.bounds(stage)
+        self.last_stage = stage
+        start = time.monotonic()
+        try:
+            with bounded(bound, stage):
+                return getattr(self.subject, stage)(*args)
+        except StageTimeout as exc:
+            self.fail(stage, "timed out", str(exc))
+            raise SubjectStopped(f"stopped after {stage} on {self.inp.name} ({self.view}) ran past its "
+                                 f"{exc.seconds:g} s bound") from None
+        finally:
+            took = time.monotonic() - start
+            t = self.result.call_times.setdefault(stage, {"calls": 0, "slowest_s": 0.0, "bound_s": bound or 0.0})
+            t["calls"] += 1
+            t["slowest_s"] = round(max(t["slowest_s"], took), 4)
+
+    def fail(self, stage: str, kind: str, detail: str) -> None:
+        """A failing row of ``stage`` for a call that raised, returned garbage or timed out."""
+        msg = " ".join(str(detail).split())[:500]
+        self.result.errors.append({"stage": stage, "input": self.inp.name, "view": self.view, "kind": kind,
+                                   "error": msg})
+        self.add(compare_values(f"{stage}.call", kind, "ran", self.inp.name, f"{kind}: {msg}"), stage)
+
     def call(self, stage: str, *args) -> dict[str, Any] | None:
-        """Call the subject's stage; an exception becomes a failed row and an error (None returned)."""
+        """Call the subject's stage; an exception or a bad return value becomes a failed row and an error
+        (None returned)."""
         args = _as_numpy(args)
         self.calls[stage] = args
         try:
-            return schema.named_outputs(stage, getattr(self.subject, stage)(*args))
-        except StopSuite:
+            value = self._invoke(stage, args)
+        except (StopSuite, SubjectStopped):
             raise
         except Exception as exc:  # a subject must not raise where the original did not
-            msg = f"{type(exc).__name__}: {exc}"
-            self.result.errors.append({"stage": stage, "input": self.inp.name, "view": self.view, "error": msg})
-            self.add(compare_values(f"{stage}.call", "raised", "ran", self.inp.name, f"raised {msg}"), stage)
+            self.fail(stage, "raised", f"{type(exc).__name__}: {exc}")
+            return None
+        try:
+            return check_outputs(stage, value)
+        except BadOutput as exc:
+            self.fail(stage, "bad output", str(exc))
             return None
 
     def add(self, c: StageComparison, stage: str | None = None) -> StageComparison:
@@ -330,8 +388,8 @@ class _Run:
         args = _as_numpy(args)
         self.calls[stage] = args
         try:
-            out = schema.named_outputs(stage, getattr(self.subject, stage)(*args))
-        except StopSuite:
+            value = self._invoke(stage, args)
+        except (StopSuite, SubjectStopped):
             raise
         except Exception as exc:
             kind = getattr(exc, "type_name", type(exc).__name__)
@@ -340,9 +398,16 @@ class _Run:
             self.value(name, outcome, outcome if same else f"raises {error['type']} or returns finite audio",
                        f"the original raises {error['type']}: {error['message']}")
             return None
-        w = _t(out[schema.stage(stage).outputs[0].name])
-        good = w.numel() == length and bool(torch.isfinite(w).all())
-        outcome = "finite output of the right length" if good else f"bad output ({w.numel()} samples, want {length})"
+        try:
+            out = check_outputs(stage, value)
+        except BadOutput as exc:
+            out, w, good = None, None, False
+            outcome = f"bad output ({exc})"
+        else:
+            w = _t(out[schema.stage(stage).outputs[0].name])
+            good = w.numel() == length
+            outcome = "finite output of the right length" if good else \
+                f"bad output ({w.numel()} samples, want {length})"
         self.value(name, outcome, "finite output of the right length",
                    f"the original raises {error['type']}: {error['message']}; the subject returns audio instead")
         return out if good else None
@@ -768,11 +833,16 @@ def check_stages(
     views: Iterable[str] = VIEWS,
     stop_at_first_failure: bool = False,
     progress: Callable[[str], None] | None = None,
+    stage_timeout: float | None = None,
 ) -> StageCheckResult:
     """Every stage ``subject`` provides against the original's stored stages (an activated subject).
 
     ``views``: "teacher" and/or "chained". ``stop_at_first_failure``: stop at the
     first failing row (in each input's pipeline order); the fault tests use it.
+    ``stage_timeout``: seconds one stage call may take (None: `deadline.default_seconds`
+    for the stage and the fixtures' configuration; 0: no bound). The fixture set is
+    validated when opened (`oracle.fixture_validation`): a missing, empty, incomplete,
+    damaged or future-schema set raises `AudioSRError` naming the file.
     """
     from audiosr_verify.subject import as_subject
 
@@ -781,9 +851,6 @@ def check_stages(
     fdir = _resolve(fixture_dir)
     result = StageCheckResult(subject=subject.name, provided=sorted(subject.provided(), key=schema.STAGE_NAMES.index),
                               fixture_dir=str(fixture_dir))
-    if not (fdir / "metadata.json").exists():
-        result.available, result.reason = False, f"no oracle fixtures at {fdir} (audiosr-verify oracle export)"
-        return result
     meta, items = load_fixture_set(fdir, _resolve(inputs_dir), inputs)
     settings = Settings(seed=int(meta.get("seed", 42)), steps=int(meta.get("ddim_steps", 2)),
                         guidance=float(meta.get("guidance_scale", 3.5)))
@@ -793,19 +860,36 @@ def check_stages(
     if shared is None:  # a subset without the input that stores the draws
         full = [n for n, level in meta.get("levels", {}).items() if level == "full"]
         shared = find_draws(load_fixture_set(fdir, _resolve(inputs_dir), full[:1])[1]) if full else None
+    weights = (meta.get("weights") or {}).get("n_elements")
     try:
         for inp in items:
-            check_input(subject, inp, result, settings, shared, views, stop_at_first_failure, progress)
+            frames = inp.meta.get("target_frame")
+            bounds = _bounds(stage_timeout, weights if isinstance(weights, int) else None,
+                             frames if isinstance(frames, int) else None)
+            check_input(subject, inp, result, settings, shared, views, stop_at_first_failure, progress, bounds)
     except StopSuite:
         pass
+    except SubjectStopped as exc:
+        left = [i.name for i in items if i.name not in result.inputs]
+        result.stopped = str(exc) + (f"; not checked: {', '.join(left)}" if left else "")
+        result.notes.append(result.stopped)
     result.seconds = time.monotonic() - start
     return result
 
 
+def _bounds(stage_timeout: float | None, weights: int | None, frames: int | None) -> Callable[[str], float | None]:
+    """stage -> its time bound: the one given for every stage, or the default scaled to the work."""
+    if stage_timeout is not None:
+        return lambda stage: float(stage_timeout) or None
+    return lambda stage: default_seconds(stage, weights, frames)
+
+
 def check_input(subject, inp: FixtureInput, result: StageCheckResult, settings: Settings | None = None,
                 shared: Draws | None = None, views: Iterable[str] = VIEWS, stop_at_first_failure: bool = False,
-                progress: Callable[[str], None] | None = None) -> None:
-    """Every view of one input (the original's tensors in ``inp``) into ``result``; raises StopSuite when asked."""
+                progress: Callable[[str], None] | None = None,
+                bounds: Callable[[str], float | None] | None = None) -> None:
+    """Every view of one input (the original's tensors in ``inp``) into ``result``; raises StopSuite when asked,
+    SubjectStopped when a stage call ran past its time bound."""
     settings = settings or Settings()
     result.inputs.append(inp.name)
     if not result.provided:
@@ -813,10 +897,17 @@ def check_input(subject, inp: FixtureInput, result: StageCheckResult, settings: 
     for view in [v for v in VIEWS if v in set(views)]:
         if progress:
             progress(f"{inp.name} ({inp.level}, {view})")
-        run = _Run(subject, inp, result, view, stop_at_first_failure)
+        run = _Run(subject, inp, result, view, stop_at_first_failure, bounds or _bounds(None, None, None))
         if view == "teacher":
             result.calls[inp.name] = run.calls  # filled as the stages run (also when stopped early)
-        (_teacher if view == "teacher" else _chained)(run, settings, shared)
+        try:
+            (_teacher if view == "teacher" else _chained)(run, settings, shared)
+        except (StopSuite, SubjectStopped):
+            raise
+        except Exception as exc:  # the harness could not use what a stage returned: that stage fails
+            stage = run.last_stage or "resample"
+            run.fail(stage, "unusable output", f"the harness could not use its output "
+                     f"({type(exc).__name__}: {exc}); the rest of {inp.name} ({view}) was not checked")
 
 
 def last_call(result: StageCheckResult, stage: str, input: str) -> tuple | None:

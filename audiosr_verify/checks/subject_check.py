@@ -61,10 +61,19 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
-        """Every provided stage passes (the layout, when given, included)."""
+        """Something was compared, and every provided stage passes (the layout, when given, included).
+
+        A verdict over nothing is never OK: a subject that provides no stage the fixtures cover fails, even
+        when its state-dict layout matches (that says nothing about what it computes)."""
         if self.state_dict is not None and not self.state_dict.ok:
             return False
-        return self.stages.ok is not False
+        return self.stages.ok is True
+
+    def compared(self) -> dict[str, int]:
+        """What the verdict rests on: stage comparisons, inputs and stages they cover, and the layout check."""
+        out = self.stages.compared()
+        out["state_dict"] = 0 if self.state_dict is None else 1
+        return out
 
     def stage_statuses(self, view: str = "teacher") -> list[dict[str, Any]]:
         rows = [s.to_dict() for s in self.stages.stages(view)] if self.stages.available else []
@@ -97,7 +106,14 @@ class CheckResult:
         teacher = self.stage_statuses("teacher")
         counts = {k: sum(r["status"] == k for r in teacher) for k in S.STATUSES}
         parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in S.STATUSES if counts[k]]
-        head = f"{self.subject}: {'OK' if self.ok else 'FAILED'} ({', '.join(parts)})"
+        c = self.compared()
+        if not c["comparisons"]:
+            head = f"{self.subject}: FAILED, NOTHING COMPARED ({self.stages.summary_line().split(': ', 2)[-1]})"
+            return head
+        head = (f"{self.subject}: {'OK' if self.ok else 'FAILED'} ({', '.join(parts)}; {c['comparisons']} "
+                f"comparisons of {c['stages']} stages on {c['inputs']} inputs)")
+        if self.stages.stopped:
+            head += f"; {self.stages.stopped}"
         first = self.first_divergence()
         if first:
             where = first["stage"] + (f" / {first['module']}" if first.get("module") else "")
@@ -114,6 +130,7 @@ class CheckResult:
             "summary": self.summary_line(),
             "stages": self.stage_statuses("teacher"),
             "chained": self.stage_statuses("chained"),
+            "compared": self.compared(),
             "first_divergence": self.first_divergence(),
             "state_dict": None if self.state_dict is None else self.state_dict.to_dict(),
             "stage_parity": self.stages.to_dict(),
@@ -131,23 +148,26 @@ def _j(x: float) -> float | str:
 
 
 def write_shared_checkpoint(directory: str | Path, preset: str = "tiny", fixture_dir=S.DEFAULT_FIXTURES) -> Path:
-    """The shared seeded weights (+ the schedule buffers) as a safetensors checkpoint, digest checked."""
-    import json
-
+    """The shared seeded weights (+ the schedule buffers) as a safetensors checkpoint, digest checked
+    against the fixture set's metadata (validated on opening: a missing or damaged set is refused)."""
     from safetensors.torch import save_file
 
     from audiosr_model import config as cfg
     from audiosr_model.diffusion import schedule_buffers
     from audiosr_verify.oracle import export
+    from audiosr_verify.oracle.fixture_validation import open_metadata
 
+    meta_path = S._resolve(fixture_dir) / "metadata.json"
+    meta = open_metadata(S._resolve(fixture_dir))
     weights = export.shared_tiny_weights() if preset == "tiny" else export.shared_weights(
         export.read_manifest(data_path("manifests", f"audiosr_{preset}.json")))
-    meta_path = S._resolve(fixture_dir) / "metadata.json"
-    if meta_path.exists():
-        expected = json.loads(meta_path.read_text())["weights"]["digest"]
-        if export.weights_digest(weights) != expected:
-            raise AudioSRError("the regenerated shared weights differ from the ones the fixtures were made with "
-                               "(generator changed?)", meta_path)
+    expected = (meta.get("weights") or {}).get("digest") if isinstance(meta.get("weights"), dict) else None
+    if not isinstance(expected, str):
+        raise AudioSRError("fixture metadata records no weights digest: the weights they were made with are "
+                           "unknown", meta_path)
+    if export.weights_digest(weights) != expected:
+        raise AudioSRError("the regenerated shared weights differ from the ones the fixtures were made with "
+                           "(generator changed?)", meta_path)
     state = {k: v.contiguous() for k, v in weights.items()}
     state.update(schedule_buffers(cfg.preset(preset).diffusion))
     path = Path(directory) / f"shared_{preset}.safetensors"
@@ -209,13 +229,19 @@ def run_check(
     device: str = "cpu",
     options: dict[str, str] | None = None,
     progress: Progress = None,
+    stage_timeout: float | None = None,
 ) -> CheckResult:
     """Load the subject ``spec`` names (or take the object) and run every check on it."""
     from audiosr_verify.subjects.loader import load_subject
     from audiosr_verify.subjects.reference import ReferenceSubject
 
+    from audiosr_verify.oracle.fixture_validation import open_metadata, resolve_names
+
     say = progress or (lambda m: None)
     start = time.monotonic()
+    # The fixture set and the inputs asked for are checked before any subject is built (one line, exit 2).
+    fdir = S._resolve(fixture_dir)
+    resolve_names(open_metadata(fdir), fdir, inputs)
     with tempfile.TemporaryDirectory(prefix="audiosr-check-") as tmp:
         say("writing the shared weights")
         context = SubjectContext(str(write_shared_checkpoint(tmp, preset, fixture_dir)), preset, device,
@@ -230,7 +256,7 @@ def run_check(
         activate(subject)
         try:
             result.stages = S.check_stages(subject, fixture_dir, inputs=inputs, views=views, progress=say,
-                                           stop_at_first_failure=stop_at_first_failure)
+                                           stop_at_first_failure=stop_at_first_failure, stage_timeout=stage_timeout)
             first = result.stages.first_failure("teacher") if result.stages.available else None
             if modules and first is not None and first.view == "teacher":
                 args = S.last_call(result.stages, first.stage, first.input)

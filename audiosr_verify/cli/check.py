@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from audiosr_model.errors import AudioSRError
-from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, output_dir, parse_options, remove_if_empty
+from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, float_in, output_dir, parse_options, remove_if_empty
 
 
 def add_verbs(sub) -> None:
@@ -43,6 +43,10 @@ def add_verbs(sub) -> None:
                         "subject but precision:*); 'bf16' / 'fp32' judge in metric terms (network stage errors, "
                         "LSD below and above the cutoff, SI-SDR, level) under that precision's measured bounds "
                         "(the default for precision:P subjects: P's own)")
+    p.add_argument("--stage-timeout", type=float_in(0, 86400, "--stage-timeout"), default=None, metavar="SECONDS",
+                   help="the most one stage call may take; a call past it fails its stage and the run stops "
+                        "there, keeping its results (default: scaled to the stage and the fixtures' network "
+                        "size, 120 s and more; 0: no bound)")
     p.set_defaults(func=cmd_check)
 
 
@@ -61,7 +65,20 @@ def _metric_bounds(args) -> str | None:
     return None
 
 
+def _check_fixtures(args) -> None:
+    """The fixture set and the inputs asked for, validated before any subject is built (one line, exit 2)."""
+    from audiosr_verify.checks import stages as S
+    from audiosr_verify.oracle.fixtures import load_fixture_set
+
+    given = args.fixtures or S.DEFAULT_FIXTURES
+    fdir = S._resolve(given)
+    if not fdir.exists():
+        fdir = Path(given)  # name the path as the user gave it, not its lookup inside the harness data
+    load_fixture_set(fdir, S._resolve(S.DEFAULT_INPUTS), args.input)  # every file read and checked: a few MB
+
+
 def cmd_check(args) -> int:
+    _check_fixtures(args)
     precision = _metric_bounds(args)
     if precision is not None:
         return _cmd_check_metrics(args, precision)
@@ -86,7 +103,7 @@ def cmd_check(args) -> int:
             with err.status("checking") as status:
                 result = run_check(args.subject, fixture_dir=fixtures, inputs=args.input, views=views,
                                    modules=not args.no_modules, device=args.device, options=options,
-                                   progress=lambda m: status.update(m))
+                                   progress=lambda m: status.update(m), stage_timeout=args.stage_timeout)
             console = Console() if sys.stdout.isatty() else Console(width=160)
             console.print(check_table(result))
             first = result.first_divergence()
@@ -125,7 +142,7 @@ def _cmd_check_metrics(args, precision: str) -> int:
     with Reservation(targets) as reserved:
         with err.status("checking in metric terms"):
             result = check_precision(args.subject, precision, fixture_dir=args.fixtures or S.DEFAULT_FIXTURES,
-                                     inputs=args.input, device=args.device)
+                                     inputs=args.input, device=args.device, stage_timeout=args.stage_timeout)
         console = Console() if sys.stdout.isatty() else Console(width=160)
         table = Table(title=f"{result.subject}: network stages against the original ({precision} bounds)")
         for col in ("stage", "peak-relative error", "bound", "verdict"):

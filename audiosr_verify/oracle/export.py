@@ -29,6 +29,7 @@ from typing import Callable, Optional
 import torch
 
 from audiosr_verify.oracle import fixture_inputs
+from audiosr_verify.util.hashing import sha256_file
 from audiosr_verify.util.paths import data_dir
 from audiosr_verify.oracle import driver
 
@@ -249,6 +250,8 @@ def export_fixtures(golden_dir: str | os.PathLike | None = None, progress: Progr
             "chosen_filter_types": {n: m["end2end"].get("filter_type") for n, m in per_input.items()},
             "errors": {n: e for n, e in errors.items() if e},
             "inputs": per_input,
+            # checked when the set is opened (oracle/fixture_validation.py): a changed or damaged file is refused
+            "files": {f"{n}.safetensors": sha256_file(out_dir / f"{n}.safetensors") for n in per_input},
         }
         (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n")
         total = sum(p.stat().st_size for p in out_dir.iterdir())

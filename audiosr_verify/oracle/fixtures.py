@@ -36,11 +36,9 @@ def load_metadata(preset: str = "tiny", golden: str | Path | None = None) -> dic
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
     """A fixture's tensors through the one opener: a regular file of bounded size (fixtures are a few MB)."""
-    from safetensors.torch import load
+    from audiosr_verify.oracle.fixture_validation import read_fixture_tensors
 
-    from audiosr_verify.util.safe_open import read_bytes
-
-    return load(read_bytes(path, "fixture", max_bytes=1 << 30))
+    return read_fixture_tensors(path)
 
 
 def load_input(name: str, preset: str = "tiny", golden: str | Path | None = None) -> tuple[dict[str, torch.Tensor], dict]:
@@ -123,19 +121,21 @@ class FixtureInput:
 
 def load_fixture_set(fixture_dir: str | Path, inputs_dir: str | Path,
                      names: Iterable[str] | None = None) -> tuple[dict[str, Any], list[FixtureInput]]:
-    """(metadata.json, inputs in metadata order) of a fixture directory."""
-    from audiosr_verify.util.safe_open import read_json
+    """(metadata.json, inputs in metadata order) of a fixture directory, validated on opening.
+
+    Every problem is one `AudioSRError` naming the file: see `fixture_validation`.
+    """
+    from audiosr_verify.oracle.fixture_validation import (check_audio_file, check_input_tensors, open_metadata,
+                                                          resolve_names)
 
     fdir, idir = Path(fixture_dir), Path(inputs_dir)
-    meta = read_json(fdir / "metadata.json", "fixture metadata")
-    wanted = list(meta["inputs"]) if names is None else list(names)
-    unknown = [n for n in wanted if n not in meta["inputs"]]
-    if unknown:
-        raise KeyError(f"{fdir}: no fixture input(s) {unknown}; have {sorted(meta['inputs'])}")
+    meta = open_metadata(fdir)
+    wanted = resolve_names(meta, fdir, names)
     out = []
     for name in wanted:
         m = meta["inputs"][name]
-        out.append(FixtureInput(name, _load_tensors(fdir / f"{name}.safetensors"), m, idir / m["file"]))
+        tensors = check_input_tensors(fdir, name, m, meta.get("files"))
+        out.append(FixtureInput(name, tensors, m, check_audio_file(idir, m, name, fdir)))
     return meta, out
 
 

@@ -47,5 +47,15 @@ def test_stage_chained(audiosr_subject_check, stage):
     assert status.status == "pass", _explain(audiosr_subject_check, stage, "chained")
 
 
-def test_no_stage_call_raised(audiosr_subject_check):
+def test_no_stage_call_raised_or_returned_garbage(audiosr_subject_check):
     assert not audiosr_subject_check.stages.errors, audiosr_subject_check.stages.errors[:5]
+
+
+def test_something_was_compared(audiosr_subject_check):
+    """A subject whose every stage is skipped (it provides none the fixtures cover) must not pass in silence."""
+    compared = audiosr_subject_check.compared()
+    assert compared["comparisons"] > 0, audiosr_subject_check.summary_line()
+
+
+def test_no_stage_ran_past_its_time_bound(audiosr_subject_check):
+    assert not audiosr_subject_check.stages.stopped, audiosr_subject_check.stages.stopped
