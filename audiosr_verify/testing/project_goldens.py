@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import stat
 from pathlib import Path
 
 DEFAULT_SUBJECT = "reference"
@@ -26,6 +27,7 @@ DEFAULT_PROJECT_DIR = Path("tests", "goldens")
 INI_GOLDEN_DIR = "audiosr_golden_dir"
 INI_SUBJECT = "audiosr_subject"
 SUBJECT_ENV = "AUDIOSR_SUBJECT"
+CHECKPOINT_ENV = "AUDIOSR_CHECKPOINT"
 UPDATE_OPTION = "--golden-update"
 
 
@@ -46,14 +48,54 @@ def subject_folder(spec: str) -> str:
 def project_golden_root(config) -> Path:
     """``--audiosr-golden-dir`` (from where pytest was started), else the ini setting (from the ini
     file's folder), else ``tests/goldens`` under pytest's rootdir."""
+    setting = golden_dir_setting(config)
+    return setting[2] if setting else Path(config.rootpath) / DEFAULT_PROJECT_DIR
+
+
+def golden_dir_setting(config) -> tuple[str, str, Path] | None:
+    """The golden dir as set: ``(the setting as a user wrote it, its value, the resolved path)``, from the
+    option, else the ini; None when neither sets it."""
     option = config.getoption("audiosr_golden_dir", None)
-    if option:
-        return (Path(config.invocation_params.dir) / option).resolve()
+    if option is not None:
+        return f"--audiosr-golden-dir {option}", option, (Path(config.invocation_params.dir) / option).resolve()
     ini = (config.getini(INI_GOLDEN_DIR) or "").strip()
     if ini:
         base = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
-        return (base / ini).resolve()
-    return Path(config.rootpath) / DEFAULT_PROJECT_DIR
+        where = f" in {config.inipath}" if config.inipath else ""
+        return f"{INI_GOLDEN_DIR} = {ini}{where}", ini, (base / ini).resolve()
+    return None
+
+
+def checkpoint_setting(config) -> tuple[str, str] | None:
+    """The checkpoint asked for, as ``(where it was set, path)``: the option, else ``$AUDIOSR_CHECKPOINT``."""
+    option = config.getoption("audiosr_checkpoint", None)
+    if option is not None:
+        return "--audiosr-checkpoint", option
+    env = os.environ.get(CHECKPOINT_ENV)
+    return (CHECKPOINT_ENV, env) if env else None
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be used (or made) as a folder: it, or a folder above it, is not one. None if it can.
+
+    Checked up front so a file where a store or a report should go is a usage error, not a traceback from
+    ``mkdir`` in the middle of the session.
+    """
+    for p in (path, *path.parents):
+        try:
+            st = os.stat(p)
+        except (FileNotFoundError, NotADirectoryError):
+            if os.path.islink(p):
+                return "is a broken symbolic link" if p == path else f"is under {p}, a broken symbolic link"
+            continue  # made when needed; what lies above decides
+        except OSError as exc:
+            return f"cannot be checked ({exc.strerror or exc})"
+        if stat.S_ISDIR(st.st_mode):
+            return None
+        kind = ("a regular file" if stat.S_ISREG(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode)
+                else "not a directory")
+        return f"is {kind}, not a folder" if p == path else f"is under {p}, which is {kind}"
+    return None
 
 
 def update_command(config, item=None) -> str:
@@ -68,10 +110,10 @@ def update_command(config, item=None) -> str:
         _, sep, inside = item.nodeid.partition("::")
         words.append(Path(where).as_posix() + (sep + inside if sep else ""))
     words.append(UPDATE_OPTION)
-    for option, dest in (("--audiosr-golden-dir", "audiosr_golden_dir"),
-                         ("--audiosr-checkpoint", "audiosr_checkpoint"),
-                         ("--audiosr-preset", "audiosr_preset")):
-        value = config.getoption(dest, None)
+    checkpoint = checkpoint_setting(config)  # from $AUDIOSR_CHECKPOINT too: the command must stand alone
+    for option, value in (("--audiosr-golden-dir", config.getoption("audiosr_golden_dir", None)),
+                          ("--audiosr-checkpoint", checkpoint[1] if checkpoint else None),
+                          ("--audiosr-preset", config.getoption("audiosr_preset", None))):
         if value:
             words += [option, str(value)]
     spec = subject_spec(config)
@@ -80,5 +122,6 @@ def update_command(config, item=None) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-__all__ = ["DEFAULT_PROJECT_DIR", "DEFAULT_SUBJECT", "INI_GOLDEN_DIR", "INI_SUBJECT", "project_golden_root",
-           "subject_folder", "subject_spec", "update_command"]
+__all__ = ["CHECKPOINT_ENV", "DEFAULT_PROJECT_DIR", "DEFAULT_SUBJECT", "INI_GOLDEN_DIR", "INI_SUBJECT",
+           "checkpoint_setting", "folder_problem", "golden_dir_setting", "project_golden_root", "subject_folder",
+           "subject_spec", "update_command"]

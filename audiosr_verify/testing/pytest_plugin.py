@@ -33,6 +33,18 @@ Fixtures
 
 Markers: ``slow``, ``oracle``, ``real_checkpoint`` (skipped, with the reason, when no checkpoint is given).
 
+Waveforms: one layout, ``[samples]`` or ``[samples, channels]`` (frames first, as soundfile reads a file;
+at most 16 channels; `audiosr_verify.testing.enhancer.WAVEFORM_LAYOUT`). Both fixtures refuse a waveform
+that is empty, not numeric, 0-d, of 3 or more axes, NaN or Inf anywhere, or the other way round (``(2,
+48000)`` is channels-first: transpose it; the plugin never guesses which axis is time), and ``enhance``
+refuses settings the ``enhance`` CLI refuses. A refusal fails the test with one line naming the test and the
+problem, before any model runs and before any golden is written.
+
+Settings are checked when pytest starts, before any model or subject is built: a golden dir or report dir
+that is a file (or lies under one), or an ``--audiosr-checkpoint`` that is not a readable regular file, is a
+usage error naming it (a checkpoint from ``$AUDIOSR_CHECKPOINT`` is checked when a test first needs it, so
+a stale variable does not break the sessions of projects that do not use the plugin).
+
 The plugin loads in every pytest session of an environment where the package
 is installed, so loading it must cost nothing: this module imports only pytest
 and the stdlib; numpy, torch and the model are imported by the fixtures that
@@ -45,6 +57,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -69,8 +82,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     update_names = ["--audiosr-golden-update"] + ([] if _taken(parser, "--golden-update") else ["--golden-update"])
     g.addoption(*reversed(update_names), action="store_true", default=False, dest="audiosr_golden_update",
                 help="write (replace) the golden outputs of the golden checks run instead of comparing with them")
-    g.addoption("--audiosr-checkpoint", metavar="PATH", default=os.environ.get("AUDIOSR_CHECKPOINT") or None,
-                dest="audiosr_checkpoint",
+    g.addoption("--audiosr-checkpoint", metavar="PATH", default=None, dest="audiosr_checkpoint",
                 help="real AudioSR checkpoint for enhance / golden tests (default: tiny random weights); "
                 "env AUDIOSR_CHECKPOINT")
     g.addoption("--audiosr-preset", metavar="NAME", default=None, choices=("basic", "tiny"), dest="audiosr_preset",
@@ -96,6 +108,9 @@ def pytest_configure(config: pytest.Config) -> None:
             config.addinivalue_line("markers", line)
     config.stash[_RESULTS] = []
     config.stash[_CASE_OWNERS] = {}
+    problem = _settings_problem(config)
+    if problem:
+        raise pytest.UsageError(problem)
     if config.getoption("audiosr_golden_update", False) and getattr(config.option, "dist", "no") != "no":
         # Goldens are written by one process: two pytest-xdist workers updating the same case at once would
         # collide on its lock. Runs before xdist's own (trylast) configure, so the session stays in-process.
@@ -103,18 +118,84 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.numprocesses = None
 
 
+def _settings_problem(config: pytest.Config) -> str | None:
+    """The first setting of the plugin that cannot work, as one line naming it; None when all can.
+
+    Stdlib only, unless a checkpoint is given on the command line: sessions that do not use the plugin
+    pay nothing. Only what was set is checked (the default tests/goldens is checked when first used).
+    """
+    from audiosr_verify.testing.project_goldens import golden_dir_setting
+
+    report = config.getoption("audiosr_report_dir", None)
+    folders = [golden_dir_setting(config)]
+    if report is not None:
+        folders.append((f"--audiosr-report-dir {report}", report, Path(config.invocation_params.dir) / report))
+    for setting, value, path in filter(None, folders):
+        if not str(value).strip():
+            return f"{setting.strip()}: empty path; give a folder"
+        problem = _folder_problem(path)
+        if problem:
+            return f"{setting}: {problem}"
+    if config.getoption("audiosr_checkpoint", None) is not None:
+        return _checkpoint_problem(config)
+    return None
+
+
+def _folder_problem(path: Path) -> str | None:
+    from audiosr_verify.testing.project_goldens import folder_problem
+
+    problem = folder_problem(path)
+    return f"{path} {problem}" if problem else None
+
+
 def _checkpoint(config: pytest.Config) -> str | None:
-    return config.getoption("audiosr_checkpoint")
+    """The checkpoint of the session (``--audiosr-checkpoint``, else ``$AUDIOSR_CHECKPOINT``), or None."""
+    from audiosr_verify.testing.project_goldens import checkpoint_setting
+
+    setting = checkpoint_setting(config)
+    return setting[1] if setting else None
 
 
+def _checkpoint_problem(config: pytest.Config) -> str | None:
+    """Why the session's checkpoint cannot be read (one line naming the setting and the file), or None."""
+    from audiosr_model.errors import AudioSRError
+    from audiosr_model.safe_open import check_input
+
+    from audiosr_verify.testing.project_goldens import checkpoint_setting
+
+    setting = checkpoint_setting(config)
+    if setting is None:
+        return None
+    try:
+        check_input(setting[1], "checkpoint")  # a readable, non-empty regular file (never a pipe or device)
+    except AudioSRError as exc:
+        return f"{setting[0]}: {exc}"
+    return None
+
+
+def _refuse(node: pytest.Item | pytest.Session | None, *what: object) -> NoReturn:
+    """Fail the test with ONE line naming it, then what was refused and why: ``nodeid: what: problem``.
+
+    Bad input or settings, not a bug to trace: no traceback. ``from None``: called in an ``except``
+    block, pytest would otherwise print the caught error as well. A session fixture has no test to name
+    (its node is the session, whose id is empty); pytest's report names each test it fails.
+    """
+    named = (node.nodeid,) if node is not None and node.nodeid else ()
+    raise pytest.fail.Exception(": ".join(map(str, (*named, *what))), pytrace=False) from None
+
+
+@pytest.hookimpl(tryfirst=True)  # before the fixtures are set up: the checkpoint is checked before any model
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("real_checkpoint") is None:
+    marked = item.get_closest_marker("real_checkpoint") is not None
+    if not marked and "audiosr_settings" not in getattr(item, "fixturenames", ()):
         return
-    path = _checkpoint(item.config)
-    if not path:
-        pytest.skip("real_checkpoint: no checkpoint given (use --audiosr-checkpoint PATH or AUDIOSR_CHECKPOINT)")
-    if not Path(path).is_file():
-        pytest.skip(f"real_checkpoint: checkpoint {path} does not exist")
+    if not _checkpoint(item.config):
+        if marked:
+            pytest.skip("real_checkpoint: no checkpoint given (use --audiosr-checkpoint PATH or AUDIOSR_CHECKPOINT)")
+        return
+    problem = _checkpoint_problem(item.config)  # asked for but unreadable: not a skip (nothing verified), a failure
+    if problem:
+        _refuse(item, problem)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -139,8 +220,9 @@ def audiosr_settings(pytestconfig: pytest.Config, audiosr_subject_spec: str):
     subject = None if audiosr_subject_spec == DEFAULT_SUBJECT else audiosr_subject_spec
     faithful = {"level_mode": "faithful", "mix": "first", "subject": subject} if subject else {}
     if path:
-        if not Path(path).is_file():
-            pytest.skip(f"checkpoint {path} does not exist")
+        problem = _checkpoint_problem(pytestconfig)  # $AUDIOSR_CHECKPOINT is checked here, on first use
+        if problem:
+            pytest.fail(problem, pytrace=False)
         return RunSettings.for_checkpoint(path, preset=preset or "basic", **faithful)
     if subject:
         return RunSettings.for_subjects(subject, preset=preset or "tiny", weights_seed=0)
@@ -193,27 +275,30 @@ def audiosr_enhancer(request: pytest.FixtureRequest, audiosr_settings, audiosr_s
     try:
         with opened_subject(audiosr_subject_spec, s.checkpoint, s.preset, s.weights_seed or 0) as subject:
             if "enhance" not in subject.provided():
-                pytest.fail(f"--audiosr-subject {audiosr_subject_spec}: {subject.name} does not provide enhance",
-                            pytrace=False)
+                _refuse(None, f"--audiosr-subject {audiosr_subject_spec}",
+                        f"{subject.name} does not provide enhance")
             yield Enhancer(audiosr_settings, subject=subject)
     except AudioSRError as exc:
-        pytest.fail(f"--audiosr-subject {audiosr_subject_spec}: {exc}", pytrace=False)
+        _refuse(None, f"--audiosr-subject {audiosr_subject_spec}", exc)
 
 
 @pytest.fixture
-def enhance(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """``enhance(source, rate=None, **settings) -> Enhanced``: the session's subject at 48 kHz, float32 [N].
+def enhance(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, audiosr_settings):
+    """``enhance(source, rate=None, **settings) -> Enhanced``: the session's subject at 48 kHz, float32 [N]
+    ([N, C] when ``mix="keep"`` keeps several channels).
 
     ``source``: an audio file (a path as open() takes it, else relative to the test file's folder or the
-    rootdir), an `AudioFile` from `audio_files`, a waveform ([N] or [N, C]; give ``rate``) or a bundled
-    `GoldenCase`. ``settings`` override the run (``steps=``, ``seed=``, ``guidance_scale=``...).
+    rootdir), an `AudioFile` from `audio_files`, a waveform with its ``rate`` or a bundled `GoldenCase`.
+    A waveform is ``[samples]`` or ``[samples, channels]`` (frames first, as soundfile reads a file; at most
+    16 channels), finite and non-empty: ``(2, 48000)`` is channels-first and refused (pass ``x.T``).
+    ``settings`` override the run: ``seed=``, ``steps=``, ``guidance_scale=``, ``level_mode=``, ``mix=``,
+    checked as the ``enhance`` CLI checks them. Anything refused fails the test in one line naming it,
+    before the model is built or run.
     """
     from audiosr_model.errors import AudioSRError
 
-    from audiosr_verify.golden import GoldenCase
-    from audiosr_verify.testing.enhancer import Enhanced, find_input
+    from audiosr_verify.testing.enhancer import run_settings
 
-    config = request.config
     work: list[Path] = []
 
     def workdir() -> Path:  # made on first use, outside the test's own tmp_path
@@ -222,24 +307,36 @@ def enhance(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         return work[0]
 
     def run(source, rate: int | None = None, **overrides):
-        enhancer = request.getfixturevalue("audiosr_enhancer")
         try:
-            if isinstance(source, GoldenCase):
-                from dataclasses import replace
-
-                settings = replace(enhancer.settings, **overrides) if overrides else None
-                inputs = request.getfixturevalue("golden_store").inputs_dir
-                return Enhanced(enhancer.run_case(source, inputs, workdir(), settings), None)
-            if isinstance(source, (str, os.PathLike)):
-                path = find_input(source, [Path(request.node.path).parent, Path(config.rootpath)])
-                return enhancer.run_file(path, Path(config.rootpath), workdir(), **overrides)
-            if rate is None:
-                raise AudioSRError("enhance: give a path to an audio file, or a waveform with its rate (rate=...)")
-            return enhancer.run_waveform(source, rate, workdir(), **overrides)
+            job = _enhance_job(request, source, rate, run_settings(audiosr_settings, overrides), workdir)
         except AudioSRError as exc:
-            pytest.fail(f"enhance: {exc}", pytrace=False)
+            _refuse(request.node, "enhance", exc)
+        enhancer = request.getfixturevalue("audiosr_enhancer")  # the model: only for a checked job
+        try:
+            return enhancer.run(job, workdir())
+        except AudioSRError as exc:
+            _refuse(request.node, "enhance", exc)
 
     return run
+
+
+def _enhance_job(request: pytest.FixtureRequest, source, rate, settings, workdir):
+    """The checked `Job` for what a test gave ``enhance``; nothing is built or run yet."""
+    from audiosr_model.errors import AudioSRError
+
+    from audiosr_verify.golden import GoldenCase
+    from audiosr_verify.testing.enhancer import case_job, file_job, find_input, waveform_job
+
+    if isinstance(source, (GoldenCase, str, os.PathLike)) and rate is not None:
+        raise AudioSRError(f"rate={rate!r} is for a waveform; an audio file has its own rate")
+    if isinstance(source, GoldenCase):
+        return case_job(source, request.getfixturevalue("golden_store").inputs_dir, settings)
+    if isinstance(source, (str, os.PathLike)):
+        path = find_input(source, [Path(request.node.path).parent, Path(request.config.rootpath)])
+        return file_job(path, Path(request.config.rootpath), settings)
+    if rate is None:
+        raise AudioSRError("give a path to an audio file, or a waveform with its rate (rate=...)")
+    return waveform_job(source, rate, workdir(), settings)
 
 
 @pytest.fixture
@@ -247,14 +344,20 @@ def golden_check(request: pytest.FixtureRequest, audiosr_settings):
     """``golden_check(name, waveform, input=None)``: compare with (or with --golden-update, write) its golden.
 
     ``name``: the case (letters, digits, ``_ . -``), one per test session; an `AudioFile` gives its case
-    name and its file as the input. ``waveform``: float32 [N] at 48 kHz, usually what ``enhance`` returned
-    (its input file's sha256, rate and the run settings go into the golden's meta.json). ``input``: the
-    audio file a waveform of your own was made from. A bundled `GoldenCase` instead of a name checks the
-    harness's own store. A failed, stale or missing golden fails the test with a table naming the case and
-    every metric; the obtained files are written beside the golden.
+    name and its file as the input. ``waveform``: 48 kHz, usually what ``enhance`` returned (its input
+    file's sha256, rate and the run settings go into the golden's meta.json): ``[samples]`` or ``[samples,
+    channels]`` (frames first, at most 16 channels; stored frame-interleaved, as in a WAV file), finite and
+    non-empty; anything else (``(2, 48000)`` is channels-first: pass ``x.T``) fails the test in one line
+    before any golden is read or written. ``input``: the audio file a waveform of your own was made from.
+    A bundled `GoldenCase` instead of a name checks the harness's own store. The check never passes
+    without comparing: a missing golden fails (with the command that writes it); a failed or stale one
+    fails the test with a table naming the case and every metric, the obtained files written beside it.
     """
+    from audiosr_model.errors import AudioSRError
+
     from audiosr_verify.golden import GoldenCase, in_ci
     from audiosr_verify.report.render import case_table_text
+    from audiosr_verify.testing.enhancer import check_waveform
     from audiosr_verify.testing.project_goldens import update_command
 
     config = request.config
@@ -262,15 +365,26 @@ def golden_check(request: pytest.FixtureRequest, audiosr_settings):
     command = update_command(config, request.node)
 
     def check(case, obtained, settings=None, *, input=None):
+        what = _golden_label(case)
+        try:  # first: a refused waveform reaches no store, so no golden is written or compared
+            waveform = check_waveform(obtained)
+        except AudioSRError as exc:
+            _refuse(request.node, what, exc)
         if isinstance(case, GoldenCase):
             store = request.getfixturevalue("golden_store")
         else:
-            case, obtained, settings, store = _project_case(request, case, obtained, settings, input)
+            case, settings, store = _project_case(request, case, obtained, settings, input)
         settings = settings or audiosr_settings
-        if update:
-            result = store.update(case, obtained, settings)
-        else:
-            result = store.compare(case, obtained, settings, ci=in_ci(), update_hint=command)
+        problem = _folder_problem(store.case_dir(settings.key, case.name))  # a file on the way, default dir too
+        if problem:
+            _refuse(request.node, what, f"golden dir: {problem}")
+        try:
+            if update:
+                result = store.update(case, waveform, settings)
+            else:
+                result = store.compare(case, waveform, settings, ci=in_ci(), update_hint=command)
+        except (AudioSRError, OSError) as exc:  # a golden that cannot be read or written: one line, no traceback
+            _refuse(request.node, what, exc)
         config.stash[_RESULTS].append(result)
         if not result.passed:
             pytest.fail(case_table_text(result), pytrace=False)
@@ -279,9 +393,14 @@ def golden_check(request: pytest.FixtureRequest, audiosr_settings):
     return check
 
 
+def _golden_label(case) -> str:
+    """``golden_check 'name'`` for messages, whatever the test passed as the case."""
+    name = getattr(case, "name", None) or getattr(case, "case", None) or case
+    return f"golden_check {name!r}" if isinstance(name, str) else "golden_check"
+
+
 def _project_case(request: pytest.FixtureRequest, name, obtained, settings, input):
-    """(`GoldenCase` with the input's provenance, plain waveform, settings, the project store) for a named case."""
-    import numpy as np
+    """(`GoldenCase` with the input's provenance, settings, the project store) for a named case."""
     from audiosr_model.errors import AudioSRError
 
     from audiosr_verify.testing.audio_files import AudioFile, check_case_name
@@ -292,7 +411,7 @@ def _project_case(request: pytest.FixtureRequest, name, obtained, settings, inpu
     try:
         check_case_name(name)
     except ValueError as exc:
-        pytest.fail(f"golden_check: {exc}", pytrace=False)
+        _refuse(request.node, "golden_check", exc)
     store = request.getfixturevalue("audiosr_project_store")
     config = request.config
     source = getattr(obtained, "source", None)
@@ -301,19 +420,19 @@ def _project_case(request: pytest.FixtureRequest, name, obtained, settings, inpu
             path = find_input(input, [Path(request.node.path).parent, Path(config.rootpath)])
             source = file_source(path, Path(config.rootpath), getattr(source, "settings", None))
         except AudioSRError as exc:
-            pytest.fail(f"golden_check {name!r}: input: {exc}", pytrace=False)
+            _refuse(request.node, f"golden_check {name!r}: input", exc)
     settings = settings or getattr(source, "settings", None)
     owners = config.stash[_CASE_OWNERS]
     key = str(store.case_dir((settings or request.getfixturevalue("audiosr_settings")).key, name))
     first = owners.setdefault(key, request.node.nodeid)
     if first != request.node.nodeid:
-        pytest.fail(f"golden_check: case {name!r} is already checked by {first}; give each case its own name",
-                    pytrace=False)
+        _refuse(request.node, "golden_check", f"case {name!r} is already checked by {first}; give each case its "
+                "own name")
     from audiosr_verify.golden import GoldenCase
 
     case = source.case(name) if source is not None else GoldenCase(name, None, None, None, "", kind="waveform",
                                                                     tier="")
-    return case, np.asarray(obtained, dtype=np.float32), settings, store
+    return case, settings, store
 
 
 @pytest.fixture(scope="session")
@@ -326,7 +445,7 @@ def audiosr_subject_check(audiosr_subject_spec):
     try:
         result = run_check(audiosr_subject_spec)
     except AudioSRError as exc:
-        pytest.fail(f"--audiosr-subject {audiosr_subject_spec}: {exc}", pytrace=False)
+        _refuse(None, f"--audiosr-subject {audiosr_subject_spec}", exc)
     if not result.stages.available:
         pytest.skip(result.stages.reason)
     return result
@@ -346,7 +465,7 @@ def audiosr_subject(audiosr_subject_spec, tmp_path_factory):
         subject = load_subject(audiosr_subject_spec, SubjectContext(str(path)))
         subject.activate()
     except AudioSRError as exc:
-        pytest.fail(f"--audiosr-subject {audiosr_subject_spec}: {exc}", pytrace=False)
+        _refuse(None, f"--audiosr-subject {audiosr_subject_spec}", exc)
     yield subject
     subject.deactivate()
 
@@ -378,6 +497,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     results = config.stash.get(_RESULTS, [])
     if not out or not results:
         return
+    from audiosr_model.errors import AudioSRError
+
     from audiosr_verify import golden as G
     from audiosr_verify.report.model import Report, environment, golden_section
     from audiosr_verify.report.render import write_all
@@ -386,4 +507,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
                       list(results), updated=any(r.status == "updated" for r in results))
     report = Report(title="AudioSR golden regression (pytest session)", model=results[0].checkpoint_key,
                     environment=environment(), sections=[golden_section(run)])
-    write_all(report, Path(config.invocation_params.dir) / out)
+    try:
+        write_all(report, Path(config.invocation_params.dir) / out)
+    except (OSError, AudioSRError) as exc:  # asked for and not written: a lost result, so not a passing session
+        config.get_terminal_writer().line(f"ERROR: --audiosr-report-dir {out}: cannot write the report: {exc}",
+                                          red=True)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
