@@ -5,7 +5,13 @@ Every verb module imports from here and nothing imports the verbs but
 
 Options are validated where they are parsed (the argparse ``type=`` functions
 below: a seed out of range or a NaN guidance is refused before anything
-runs), and `check_model_options` validates the model options (checkpoint
+runs). Those types wrap the validators of ``audiosr_model.audio_options``,
+the one place each range is defined (`seed_type`, `steps_type`,
+`guidance_type`, `batch_chunks_type` here; ``check_seed`` & co. there for
+code that gets its values elsewhere, such as the pytest plugin or `check`).
+Output directories are checked before any work (`check_output_dir`), and what
+`output_dir` creates, `remove_if_empty` takes back when a run fails before
+writing anything. `check_model_options` validates the model options (checkpoint
 file, configuration, weights) before any verb loads a model, so a bad value
 costs one line and no work.
 """
@@ -13,54 +19,66 @@ costs one line and no work.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from pathlib import Path
 
+from audiosr_model.audio_options import (
+    BATCH_CHUNKS_RANGE,
+    GUIDANCE_RANGE,
+    SEED_RANGE,
+    STEPS_RANGE,
+    finite_number_in,
+    whole_number_in,
+)
 from audiosr_model.errors import AudioSRError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SEED_MAX = 2**32 - 1  # numpy's RandomState takes no more
+SEED_MAX = SEED_RANGE[1]  # numpy's RandomState takes no more
 MAX_PARAMETERS = 4_000_000_000  # 16 GB of float32, far above the released model
 
 
+def _argument(check, value, *limits):
+    """``check(value, *limits)`` with its refusal as argparse's error (one line, naming the option)."""
+    try:
+        return check(value, *limits)
+    except AudioSRError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def int_in(low: int, high: int | None = None, what: str = "value"):
-    """argparse type: a whole number in [low, high]."""
+    """argparse type: a whole number in [low, high], judged by `audio_options.whole_number_in`."""
 
     def parse(text: str) -> int:
         try:
             value = int(text, 10)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{what} must be a whole number, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            span = f"from {low} to {high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"{what} must be {span}, got {value}")
-        return value
+        return _argument(whole_number_in, value, low, high, what)
 
     parse.__name__ = what  # argparse names the type in some messages
     return parse
 
 
 def float_in(low: float, high: float | None = None, what: str = "value"):
-    """argparse type: a finite number in [low, high] (NaN and infinities refused)."""
+    """argparse type: a finite number in [low, high] (NaN, infinities refused), by `audio_options.finite_number_in`."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{what} must be a finite number, got {text!r}")
-        if value < low or (high is not None and value > high):
-            span = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
-            raise argparse.ArgumentTypeError(f"{what} must be {span}, got {value:g}")
-        return value
+        return _argument(finite_number_in, value, low, high, what)
 
     parse.__name__ = what
     return parse
 
 
-seed_type = int_in(0, SEED_MAX, "seed")
+# The sampling options' argparse types, built from the ranges of `audiosr_model.audio_options` (their only
+# definition): every verb that takes --seed/--steps/--guidance uses these, so all refuse the same values.
+seed_type = int_in(*SEED_RANGE, "seed")
+steps_type = int_in(*STEPS_RANGE, "steps")
+guidance_type = float_in(*GUIDANCE_RANGE, "guidance")
+batch_chunks_type = int_in(*BATCH_CHUNKS_RANGE, "batch-chunks")
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -143,35 +161,78 @@ def input_dir(path: str | os.PathLike | None, what: str) -> Path | None:
     return p
 
 
-def output_dir(path: str | os.PathLike, create: bool = True) -> tuple[Path, bool]:
-    """A directory the run writes into: ``(path, created)``; refused if it is a file or cannot be made."""
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Refuse, without creating anything, a directory the run could not write into.
+
+    It must be a directory or not exist yet; then its nearest existing
+    ancestor must be a directory this process may create entries in. Checked
+    before any work, so a bad ``-o`` costs one line and not a run.
+    """
     p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise AudioSRError("output path exists and is not a directory", p)
-    created = False
-    if create and not p.exists():
-        try:
-            p.mkdir(parents=True)
-            created = True
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise AudioSRError(f"cannot create the output directory ({exc.strerror or exc})", p) from None
-    return p, created
+    if p.exists() or p.is_symlink():
+        if not p.is_dir():
+            raise AudioSRError("output path exists and is not a directory", p)
+        return p
+    ancestor = _nearest_existing(p)
+    if not ancestor.is_dir():
+        raise AudioSRError(f"cannot create the output directory: {ancestor} is not a directory", p)
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise AudioSRError(f"cannot create the output directory: {ancestor} is not writable", p)
+    return p
 
 
-def remove_if_empty(path: Path, created: bool) -> None:
-    """Undo an output directory this run created when it ends with nothing in it."""
-    if created:
+def _nearest_existing(p: Path) -> Path:
+    for parent in p.absolute().parents:
+        if os.path.lexists(parent):
+            return parent
+    return Path(p.anchor or ".")
+
+
+def output_dir(path: str | os.PathLike, create: bool = True) -> tuple[Path, Path | None]:
+    """A directory the run writes into: ``(path, created)``; refused if it is a file or cannot be made.
+
+    ``created`` is the top-most directory this call made (``out`` for ``-o
+    out``, ``a`` for ``-o a/b/out`` when ``a`` was missing), or None: give it
+    to `remove_if_empty` so that a run that ends with nothing written leaves
+    none of them behind.
+    """
+    p = check_output_dir(path)
+    if not create or p.is_dir():
+        return p, None
+    top = next((q for q in reversed([p, *p.parents]) if not os.path.lexists(q)), p)
+    try:
+        p.mkdir(parents=True)
+    except FileExistsError:  # made meanwhile by someone else: not ours to remove
+        return p, None
+    except OSError as exc:
+        raise AudioSRError(f"cannot create the output directory ({exc.strerror or exc})", p) from None
+    return p, top
+
+
+def remove_if_empty(path: Path, created: Path | bool | None) -> None:
+    """Undo the output directories `output_dir` created when the run ends with nothing in them.
+
+    Removes ``path`` and then its parents up to ``created`` (the top-most one
+    made), each only while empty: a file written meanwhile keeps its folder.
+    """
+    if not created:
+        return
+    top = Path(created) if isinstance(created, (str, os.PathLike)) else Path(path)
+    current = Path(path)
+    while True:
         try:
-            path.rmdir()
+            current.rmdir()
         except OSError:
-            pass
+            return
+        if current == top or current.parent == current:
+            return
+        current = current.parent
 
 
 __all__ = [
-    "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "SEED_MAX", "add_model_options", "check_model_options", "float_in",
-    "input_dir", "int_in", "load_network", "output_dir", "remove_if_empty", "seed_type",
+    "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "SEED_MAX", "add_model_options", "batch_chunks_type",
+    "check_model_options", "check_output_dir", "float_in", "guidance_type", "input_dir", "int_in", "load_network",
+    "output_dir", "parse_options", "remove_if_empty", "seed_type", "steps_type",
 ]
 
 def parse_options(items: list[str]) -> dict[str, str]:

@@ -1,17 +1,21 @@
 """`audiosr-verify enhance` and `audiosr-verify make-checkpoint`.
 
 `enhance` does every check before the model is loaded, in this order: the
-options (argparse types, the model options), the outputs against each other
-(two inputs with one stem would write one file: refused, naming both), every
-input in full (header, length, NaN/Inf, truncation), then the outputs against
-the file system, each locked for the whole run so that a concurrent run
-cannot replace a result (`audiosr_model.publish.Reservation`). Each result is
-published whole or not at all.
+options (argparse types, the model options, --precision and --compile against
+the device), the outputs against each other (two inputs with one stem would
+write one file: refused, naming both), every input in full (header, length,
+NaN/Inf, truncation), then every output (the audio files and --timings-json)
+against the inputs and the file system, each locked for the whole run so that
+a concurrent run cannot replace a result (`audiosr_model.publish.Reservation`).
+Each result is published whole or not at all; an output that cannot be
+written makes the exit status non-zero. A run that fails before writing
+anything removes the output directory it created.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,16 +25,17 @@ from audiosr_verify.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_model_options,
+    batch_chunks_type,
     check_model_options,
-    float_in,
-    int_in,
+    guidance_type,
     load_network,
     output_dir,
     remove_if_empty,
     seed_type,
+    steps_type,
 )
 
-from audiosr_model.audio_options import MAX_GUIDANCE, MAX_STEPS, MIX_MODES, OUTPUT_FORMATS
+from audiosr_model.audio_options import BATCH_CHUNKS_RANGE, MAX_GUIDANCE, MAX_STEPS, MIX_MODES, OUTPUT_FORMATS
 
 
 def add_verbs(sub) -> None:
@@ -45,9 +50,9 @@ def add_verbs(sub) -> None:
     where.add_argument("--output", metavar="FILE",
                        help="one INPUT only: write FILE (its extension, .wav or .flac, sets the format)")
     add_model_options(p)
-    p.add_argument("--steps", type=int_in(1, MAX_STEPS, "steps"), default=50,
+    p.add_argument("--steps", type=steps_type, default=50,
                    help=f"DDIM steps, 1 to {MAX_STEPS} (default 50; the original uses 200)")
-    p.add_argument("--guidance", type=float_in(0.0, MAX_GUIDANCE, "guidance"), default=3.5,
+    p.add_argument("--guidance", type=guidance_type, default=3.5,
                    help=f"classifier-free guidance scale, 0 to {MAX_GUIDANCE:g} (default 3.5)")
     p.add_argument("--seed", type=seed_type, default=42, help="random seed, 0 to 2**32-1 (default 42, as the original)")
     p.add_argument("--level", default="preserve", choices=["preserve", "faithful"],
@@ -69,11 +74,14 @@ def add_verbs(sub) -> None:
     speed.add_argument("--compile", action="store_true",
                        help="run the UNet through torch.compile (opt-in: the first step at each chunk length "
                        "compiles, timed as its own 'compile' stage; needs a C++ compiler on CPU)")
-    speed.add_argument("--batch-chunks", type=int_in(1, 64, "batch-chunks"), default=1, metavar="N",
-                       help="long mono files: run N chunks through the networks in one batched call "
-                       "(default 1; more uses more memory, pays off on GPUs)")
+    speed.add_argument("--batch-chunks", type=batch_chunks_type, default=1, metavar="N",
+                       help=f"long mono files: run N chunks through the networks in one batched call, "
+                       f"{BATCH_CHUNKS_RANGE[0]} to {BATCH_CHUNKS_RANGE[1]} (default 1; more uses more memory, "
+                       "pays off on GPUs)")
     speed.add_argument("--timings", action="store_true", help="print per-stage wall times to stderr")
-    speed.add_argument("--timings-json", metavar="FILE", help="write per-stage wall times as JSON to FILE")
+    speed.add_argument("--timings-json", metavar="FILE",
+                       help="write per-stage wall times as JSON to FILE (checked, like every output, before the "
+                       "model is loaded)")
     p.set_defaults(func=cmd_enhance)
 
     p = sub.add_parser("make-checkpoint", help="write deterministic random weights as a checkpoint",
@@ -114,35 +122,83 @@ def _plan_targets(args) -> tuple[list[Path], str | None]:
 def cmd_enhance(args) -> int:
     from audiosr_model.audio_options import check_run_options
     from audiosr_model.audio_stream import check_audio_file
-    from audiosr_model.publish import Reservation, Target
-
-    from audiosr_model.load import resolve_device
-    from audiosr_model.precision import check_precision
+    from audiosr_model.publish import Reservation
 
     check_run_options(args.steps, args.guidance, args.seed, args.level, args.mix)
     check_model_options(args)
-    # before any input is read or the model loaded: no fast path for this precision here is one line
-    check_precision(args.precision, resolve_device(args.device))
-    if args.timings_json:
-        parent = Path(args.timings_json).parent
-        if not parent.is_dir():
-            raise AudioSRError("--timings-json: its directory does not exist", Path(args.timings_json))
+    _check_speed_options(args)
     targets, fmt = _plan_targets(args)
     # Every input is checked in full (header, length, NaN/Inf, truncation) before
     # the model is loaded or anything is created: a bad file costs one line.
     for item in args.inputs:
         check_audio_file(item)
-    created = False
-    if args.output_dir:
-        out_dir, created = output_dir(args.output_dir)
-    reserved = [Target(t, source=str(item), overwrite=args.overwrite)
-                for t, item in zip(targets, args.inputs)]
+    out_dir, created = output_dir(args.output_dir) if args.output_dir else (None, None)
     try:
-        with Reservation(reserved, inputs=args.inputs) as reservation:
+        _check_timings_json(args.timings_json)  # after -o is made: --timings-json may go inside it
+        # Every output (the audio, --timings-json) is checked against the others, the inputs and the file
+        # system, and locked, before the model is loaded (Reservation.__enter__).
+        with Reservation(_reserved(args, targets), inputs=args.inputs) as reservation:
             failures, written = _enhance_all(args, targets, fmt, reservation)
     finally:
-        remove_if_empty(Path(args.output_dir), created) if args.output_dir else None
+        if out_dir is not None:
+            remove_if_empty(out_dir, created)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _reserved(args, targets: list[Path]) -> list:
+    """The run's outputs as publish targets: one per input, and the --timings-json file."""
+    from audiosr_model.publish import Target
+
+    reserved = [Target(t, source=str(item), overwrite=args.overwrite) for t, item in zip(targets, args.inputs)]
+    if args.timings_json:  # a report about the run: replaced like any report, never an input or a result
+        reserved.append(Target(Path(args.timings_json), source="--timings-json", what="--timings-json"))
+    return reserved
+
+
+def _check_timings_json(path: str | None) -> None:
+    """Its folder must exist (the message names the option; Reservation checks the file itself)."""
+    if path is None:
+        return
+    parent = Path(path).parent
+    if not parent.is_dir():
+        why = "is not a directory" if parent.exists() else "does not exist"
+        raise AudioSRError(f"--timings-json: its folder {parent} {why}", Path(path))
+
+
+def _check_speed_options(args) -> None:
+    """--precision and --compile need support on the device: refused here, not after loading the model."""
+    from audiosr_model.load import resolve_device
+    from audiosr_model.precision import check_precision
+
+    device = resolve_device(args.device)
+    check_precision(args.precision, device)
+    if args.compile:
+        _check_compiler(device)
+
+
+def _check_compiler(device) -> None:
+    """--compile on CPU needs a C++ compiler; without one it would fail at the first step, after the model is
+    built, once per file.
+
+    The compiler looked for is the one torch's inductor tries by default ($CXX, else g++; clang++ on macOS),
+    run with --version as inductor does. Inductor itself is not imported here: its import alone makes a cache
+    folder under $TMPDIR, which a refused run must not leave.
+    """
+    import shutil
+    import subprocess
+
+    if device.type != "cpu" or os.environ.get("TORCH_INDUCTOR_INSTALL_GXX"):  # the latter: inductor fetches one
+        return
+    compiler = os.environ.get("CXX") or ("clang++" if sys.platform == "darwin" else "g++")
+    found = shutil.which(compiler)
+    try:
+        if found is None:
+            raise FileNotFoundError(compiler)
+        subprocess.run([found, "--version"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        raise AudioSRError(f"--compile on cpu needs a working C++ compiler; {compiler!r} "
+                           f"{'is not found' if found is None else 'does not run'} (install g++ or set CXX)") from None
 
 
 def _enhance_all(args, targets: list[Path], fmt: str, reservation) -> tuple[int, int]:
@@ -175,16 +231,18 @@ def _enhance_all(args, targets: list[Path], fmt: str, reservation) -> tuple[int,
     extra = "" if (args.precision, args.attention, args.compile) == ("fp32", "math", False) else \
         f" [precision {args.precision}, attention {args.attention}{', compiled UNet' if args.compile else ''}]"
     console.print(f"model: {described}{extra}", highlight=False, markup=False)
+    failures = written = 0
     try:
         with timings.collecting(collect) if collect is not None else contextlib.nullcontext():
             failures, written = _enhance_files(args, targets, fmt, reservation, net, console)
     finally:
         if collect is not None:
-            _report_timings(args, collect, time.perf_counter() - t_start, described)
+            failures += not _report_timings(args, collect, time.perf_counter() - t_start, described, reservation)
     return failures, written
 
 
-def _report_timings(args, collect, total: float, described: str) -> None:
+def _report_timings(args, collect, total: float, described: str, reservation) -> bool:
+    """Print and/or publish the timings; False when --timings-json could not be written (the run then fails)."""
     collect.extra.update({"total_s": round(total, 6), "model": described, "precision": args.precision,
                           "attention": args.attention, "compile": args.compile, "steps": args.steps,
                           "batch_chunks": args.batch_chunks, "inputs": len(args.inputs)})
@@ -200,11 +258,13 @@ def _report_timings(args, collect, total: float, described: str) -> None:
         if "cuda_peak_allocated_mb" in collect.extra:
             print(f"cuda peak allocated {collect.extra['cuda_peak_allocated_mb']:.0f} MB", file=sys.stderr)
     if args.timings_json:
-        try:
-            collect.write_json(args.timings_json)
-        except OSError as exc:
+        try:  # written beside and renamed, like every output: never half a file, never through a symlink
+            reservation.publish(args.timings_json, collect.write_json)
+        except (AudioSRError, OSError) as exc:
             print(f"audiosr-verify: error: cannot write --timings-json {args.timings_json}: "
-                  f"{exc.strerror or exc}", file=sys.stderr)
+                  f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+            return False
+    return True
 
 
 def _enhance_files(args, targets: list[Path], fmt: str, reservation, net, console) -> tuple[int, int]:

@@ -11,8 +11,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from audiosr_model.audio_options import MAX_GUIDANCE, MAX_STEPS
 from audiosr_model.errors import AudioSRError
-from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, add_model_options, parse_options
+from audiosr_verify.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_model_options,
+    guidance_type,
+    int_in,
+    parse_options,
+    seed_type,
+    steps_type,
+)
+from audiosr_verify.corpus.options import INPUT_RATE_RANGE, THREADS_RANGE, WORKERS_RANGE, WORST_RANGE
 
 
 def add_verbs(sub) -> None:
@@ -31,21 +42,28 @@ def add_verbs(sub) -> None:
     ref.add_argument("--against", metavar="S2", help="compare with this subject's output (parity)")
     ref.add_argument("--golden", action="store_true",
                      help="each file is the ground truth: enhance it band-limited to --input-rate, compare with it")
-    p.add_argument("--input-rate", type=int, default=16000, help="--golden: rate of the subject's input (default 16000)")
+    p.add_argument("--input-rate", type=int_in(*INPUT_RATE_RANGE, "input-rate"), default=16000,
+                   help=f"--golden: rate of the subject's input, {INPUT_RATE_RANGE[0]} to {INPUT_RATE_RANGE[1]} "
+                   "(default 16000)")
     p.add_argument("--output-dir", "-o", required=True, metavar="OUT", help="results, summary and report go here")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: a process pool on this machine (default); ray: Ray actors (pip install "
                    "'audiosr-verify[ray]')")
-    p.add_argument("--workers", type=int, default=1, help="worker processes or actors, one model each (default 1)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--workers", type=int_in(*WORKERS_RANGE, "workers"), default=1,
+                   help=f"worker processes or actors, one model each, up to {WORKERS_RANGE[1]} (default 1)")
+    p.add_argument("--threads", type=int_in(*THREADS_RANGE, "threads"), default=1,
                    help="torch threads per worker (default 1); results are reproducible for a fixed value")
     p.add_argument("--address", metavar="ADDR", help="--engine ray: join this cluster ('auto' or HOST:PORT)")
     add_model_options(p)
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50)")
-    p.add_argument("--guidance", type=float, default=3.5, help="classifier-free guidance scale (default 3.5)")
-    p.add_argument("--seed", type=int, default=42, help="sampling seed, the same for every file (default 42)")
+    # the same types (and so the same ranges and messages) as enhance: cli/common.py, from model/audio_options.py
+    p.add_argument("--steps", type=steps_type, default=50, help=f"DDIM steps, 1 to {MAX_STEPS} (default 50)")
+    p.add_argument("--guidance", type=guidance_type, default=3.5,
+                   help=f"classifier-free guidance scale, 0 to {MAX_GUIDANCE:g} (default 3.5)")
+    p.add_argument("--seed", type=seed_type, default=42,
+                   help="sampling seed, 0 to 2**32-1, the same for every file (default 42)")
     p.add_argument("--no-stages", action="store_true", help="--against: skip the per-file stage errors")
-    p.add_argument("--worst", type=int, default=8, help="files shown with spectrograms in the report (default 8)")
+    p.add_argument("--worst", type=int_in(*WORST_RANGE, "worst"), default=8,
+                   help="files shown with spectrograms in the report (default 8)")
     p.add_argument("--rank-by", metavar="METRIC",
                    help="metric that ranks the worst files (default spectral_distance with --against, else lsd)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -56,7 +74,10 @@ def add_verbs(sub) -> None:
 
 
 def settings_from_args(args):
+    """The run's settings, every option checked (a checkpoint is read by the workers only, so it is checked
+    here: a missing one is one line, not one error row per file)."""
     from audiosr_model.load import resolve_device
+    from audiosr_model.safe_open import check_input
     from audiosr_verify.checks.corpus import EvaluationSettings
 
     if args.config:
@@ -65,6 +86,10 @@ def settings_from_args(args):
         raise AudioSRError("give either --checkpoint or --random-weights, not both")
     if not args.checkpoint and not args.random_weights:
         raise AudioSRError("no weights: give --checkpoint PATH, or --random-weights for the bundled tiny default")
+    if args.checkpoint:
+        check_input(args.checkpoint, "checkpoint")
+    if args.address and args.engine != "ray":
+        raise AudioSRError("--address joins a Ray cluster: give it with --engine ray")
     mode = "against" if args.against else ("golden" if args.golden else "input")
     return EvaluationSettings(
         subject=args.subject, against=args.against, mode=mode,
@@ -106,8 +131,10 @@ class _RichProgress:
         rate = f"{per_min:.1f} files/min" + (f", {self.failed} failed" if self.failed else "")
         self.bar.update(self.task, advance=1, rate=rate, description=row["file"][-40:])
 
-    def stop(self) -> None:
+    def stop(self, failed: bool = False) -> None:
         if self.task is not None:
+            if failed:  # the error is the run's one line; a bar drawn at its side would only blur it
+                self.bar.live.transient = True
             self.bar.stop()
 
 
@@ -124,8 +151,10 @@ def cmd_evaluate(args) -> int:
     try:
         run = evaluate_corpus(args.corpus, settings, args.output_dir, engine=args.engine, workers=args.workers,
                               address=args.address, worst=args.worst, rank_by=rank_by, progress=progress)
-    finally:
-        progress.stop()
+    except BaseException:
+        progress.stop(failed=True)
+        raise
+    progress.stop()
     s = run.summary
     c = s["counts"]
     console = Console() if sys.stdout.isatty() else Console(width=140)
@@ -145,6 +174,7 @@ def cmd_evaluate(args) -> int:
                       highlight=False, markup=False)
     for e in s["unreadable"] + s["errors"]:
         print(f"audiosr-verify: {e['error']}", file=sys.stderr)
-    console.print(f"{run.evaluated} evaluated now, {run.skipped} already done; {run.files_per_minute:.2f} files/min; "
-                  f"wrote {', '.join(str(p) for p in run.written)}", highlight=False, markup=False)
+    console.print(f"{run.files} files: {run.evaluated} evaluated now, {run.skipped} already done; "
+                  f"{run.files_per_minute:.2f} files/min; wrote {', '.join(str(p) for p in run.written)}",
+                  highlight=False, markup=False)
     return EXIT_OK if run.ok else EXIT_FAILED

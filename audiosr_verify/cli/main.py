@@ -42,13 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else EXIT_USAGE
+
+
 def main(argv: list[str] | None = None) -> int:
     from audiosr_verify.util.atomic import install_signal_handlers, received_signal
 
     restore = install_signal_handlers()
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # a bad option (its one line printed) or --help: the status is returned,
+            return _exit_status(exc.code)  # as for any other refusal, so callers of main() see 2, not a raise
         code = int(args.func(args) or 0)
         if received_signal() is not None:  # a signal whose KeyboardInterrupt was lost on its way out
             raise KeyboardInterrupt

@@ -22,6 +22,7 @@ from audiosr_verify.cli.common import (
     EXIT_OK,
     add_model_options,
     check_model_options,
+    check_output_dir,
     input_dir,
     output_dir,
     remove_if_empty,
@@ -134,10 +135,18 @@ def _golden_source(args, console, store, settings):
 
 
 def _store_and_cases(args):
-    """The golden store and the selected cases, every option checked before a model is loaded."""
+    """The golden store and the selected cases, every option checked before a model is loaded.
+
+    A selection of no case at all is refused (exit 2): a run that compares
+    nothing must never print OK.
+    """
     from audiosr_verify.golden import GoldenStore, select_cases
 
     check_model_options(args, require_weights=False)  # no weights given: the bundled random ones
+    if getattr(args, "subject", None):
+        from audiosr_verify.subjects.loader import resolve_factory
+
+        resolve_factory(args.subject)  # a subject that cannot be found is one line, before anything is printed
     input_dir(args.inputs_dir, "--inputs-dir")
     if args.golden_dir is not None and Path(args.golden_dir).exists():
         input_dir(args.golden_dir, "--golden-dir")
@@ -149,7 +158,28 @@ def _store_and_cases(args):
     cases = select_cases(cases, args.case)
     if args.fast:
         cases = [c for c in cases if c.tier == "fast"]
+    if not cases:  # --case names only full-tier cases, and --fast keeps none of them
+        chosen = ", ".join(args.case) or "every case of cases.json"
+        raise AudioSRError(f"--fast: none of the selected cases ({chosen}) is of the fast tier; nothing to compare")
     return store, cases
+
+
+def _require_goldens(store, cases, settings) -> None:
+    """`golden check` with no golden at all for the selected cases compares nothing: one line, not a run."""
+    if not any(store.exists(settings.key, c.name) for c in cases):
+        raise AudioSRError(f"no golden for any of the {len(cases)} selected case(s) under key {settings.key}; "
+                           "nothing to compare (write them with: audiosr-verify golden update)",
+                           store.key_dir(settings.key))
+
+
+def _store_files(store, cases, settings) -> list[Path]:
+    """What a `golden` run reads: its --json must never replace one of them (the index, an input, a golden)."""
+    files = [store.inputs_dir / "cases.json"]
+    for case in cases:
+        files += [p for p in (store.input_path(case),) if p is not None]
+        files += [store.case_dir(settings.key, case.name) / n for n in ("meta.json", "output.safetensors")]
+    key_dir = store.key_dir(settings.key)
+    return files + [key_dir / "tolerances.json"]
 
 
 def _case_progress(progress):
@@ -184,10 +214,13 @@ def cmd_golden(args) -> int:
     store, cases = _store_and_cases(args)
     if args.update:
         _writable_store(store.root)
-    targets = [Target(Path(args.json), "--json", what="report")] if args.json else []
-    reserved = Reservation(targets)
     settings = _run_settings(args, err)
     _preflight(store, cases, settings, args.update)
+    if not args.update:
+        _require_goldens(store, cases, settings)
+    targets = [Target(Path(args.json), "--json", what="report")] if args.json else []
+    # --json is checked (and locked) before the model loads, and never onto a file the run reads
+    reserved = Reservation(targets, inputs=_store_files(store, cases, settings))
     with reserved, _golden_source(args, err, store, settings) as (source, described):
         err.print(f"model: {described}; golden key {settings.key}", highlight=False)
         with _progress(err) as progress:
@@ -198,11 +231,23 @@ def cmd_golden(args) -> int:
 
 
 def _writable_store(root: Path) -> None:
-    """`golden update` writes under ``root``: it must be (or become) a writable directory, checked up front."""
+    """`golden update` writes under ``root``: it must be (or be able to become) a writable directory.
+
+    Checked up front without creating it: the store's directories are made as
+    the first golden is published, so a run that fails before leaves none.
+    """
     from audiosr_verify.util.atomic import probe_directory
 
-    root, _ = output_dir(root)
-    probe_directory(root)
+    root = check_output_dir(root)
+    if root.is_dir():
+        probe_directory(root)
+
+
+def _cases_done(run, update: bool) -> str:
+    """How many cases the verdict rests on (a missing or stale golden was not compared with anything)."""
+    done = ("updated",) if update else ("identical", "within_tolerance", "failed")
+    n = sum(r.status in done for r in run.results)
+    return f"{n} of {len(run.results)} case(s) {'written' if update else 'compared'}"
 
 
 def _print_golden(args, run, store, settings, reserved) -> None:
@@ -236,7 +281,7 @@ def _print_golden(args, run, store, settings, reserved) -> None:
 
         text = json.dumps(run.to_dict(), indent=2) + "\n"
         reserved.publish(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    out.print(run.summary_line(), highlight=False)
+    out.print(f"{run.summary_line()}; {_cases_done(run, args.update)}", highlight=False)
     if args.update:
         out.print(f"wrote {len(run.results)} golden(s) under {store.root / settings.key}; review "
                   "(audiosr-verify report) and commit them", highlight=False)

@@ -6,6 +6,7 @@
     local.py      the process-pool engine (this machine)
     ray_engine.py the Ray engine (this machine or a cluster; optional extra [ray])
     summary.py    OUT/summary.json from the rows
+    options.py    the ranges of the evaluation's own options (workers, threads, ...) and their check
     run.py        the driver: discover, skip what is done, dispatch, journal, summarise
 
 The per-file computation and its settings (what a row depends on) are

@@ -66,7 +66,7 @@ def run_local(settings, jobs: Iterable[dict[str, str]], workers: int, on_result:
                     row, spectra = future.result()
                 except BrokenProcessPool:
                     raise AudioSRError(f"a worker process died while evaluating {file} (out of memory?); "
-                                       "the finished files are saved, run again to continue") from None
+                                       "files finished before it are saved, run again to continue") from None
                 on_result(row, spectra)
                 submit()
     except BaseException:

@@ -5,12 +5,19 @@
     OUT/worst/          spectrogram data of the worst-ranked files (worst.py)
     OUT/summary.json    counts, distributions, stage failures, worst files (written at the end)
     OUT/summary.html    the same for a person: histograms, the worst files' spectrograms
+
+Every option, the corpus and OUT are checked before anything is written or a
+model loaded (`_preflight`); a corpus with no readable audio is an error, never
+an empty success. A run that fails before its first result leaves OUT as it
+found it (`_output_kept_only_with_results`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +26,14 @@ from typing import Any, Protocol
 from audiosr_model.errors import AudioSRError
 from audiosr_verify.checks.corpus import SUMMARY_METRICS, EvaluationSettings
 from audiosr_verify.corpus.files import discover, probe
-from audiosr_verify.corpus.journal import Journal
-from audiosr_verify.corpus.worst import WorstFiles
+from audiosr_verify.corpus.journal import RESULTS_FILE, Journal
+from audiosr_verify.corpus.options import check_evaluation
+from audiosr_verify.corpus.worst import WORST_DIR, WorstFiles
 from audiosr_verify.util.atomic import atomic_write
 
 ENGINES = ("local", "ray")
 RUN_FILE, SUMMARY_FILE, HTML_FILE = "run.json", "summary.json", "summary.html"
+RUN_FILE_MAX_BYTES = 1 << 20  # the settings of a run: a few kB
 # Metrics a run can rank its worst files by, and whether lower is better.
 RANKABLE = {name: lower for name, _, lower in SUMMARY_METRICS if lower is not None}
 RANKABLE.update(peak_relative_diff=True, max_abs_diff=True)
@@ -61,51 +70,124 @@ class CorpusRun:
         return not c.get("unreadable") and not c.get("error")
 
 
-def _prepare_out(out: Path, settings: EvaluationSettings, corpus: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise AudioSRError("output path exists and is not a directory", out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AudioSRError(f"cannot create the output directory ({exc.strerror or exc})", out) from None
+def _check_previous_run(out: Path, identity: dict[str, Any]) -> None:
+    """OUT may hold an earlier run's results only if they were made with the same settings (read-only).
+
+    Its files are opened the safe way: a named pipe or a huge file in their
+    place is one line, never a read that blocks or fills the memory.
+    """
+    _check_entries(out)
     run_file = out / RUN_FILE
-    identity = settings.identity()
-    if run_file.exists():
+    if not os.path.lexists(run_file):
+        return
+    from audiosr_verify.util.safe_open import read_json
+
+    data = read_json(run_file, "run description", max_bytes=RUN_FILE_MAX_BYTES)
+    before = data.get("identity") if isinstance(data, dict) else None
+    if not isinstance(before, dict):
+        raise AudioSRError("is not a run description of audiosr-verify evaluate; use another --output-dir",
+                           run_file)
+    differ = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
+    if differ:
+        shown = ", ".join(f"{k} {before.get(k)!r} -> {identity.get(k)!r}" for k in differ[:4])
+        raise AudioSRError(f"holds results made with other settings ({shown}); use another --output-dir", out)
+
+
+def _check_entries(out: Path) -> None:
+    """results.jsonl must be a regular file and worst/ a directory where they exist (read by a re-run)."""
+    import stat
+
+    for name, is_kind, kind in ((RESULTS_FILE, stat.S_ISREG, "a regular file"), (WORST_DIR, stat.S_ISDIR,
+                                                                                   "a directory")):
         try:
-            before = json.loads(run_file.read_text(encoding="utf-8"))["identity"]
-        except (ValueError, KeyError, OSError):
-            raise AudioSRError("is not a run description of audiosr-verify evaluate; use another --output-dir",
-                               run_file) from None
-        differ = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
-        if differ:
-            shown = ", ".join(f"{k} {before.get(k)!r} -> {identity.get(k)!r}" for k in differ[:4])
-            raise AudioSRError(f"holds results made with other settings ({shown}); use another --output-dir", out)
-    atomic_write(run_file, json.dumps({"identity": identity, "settings": settings.to_dict(),
-                                       "corpus": str(corpus)}, indent=2) + "\n")
+            mode = os.stat(out / name).st_mode
+        except FileNotFoundError:
+            if os.path.lexists(out / name):  # a dangling symlink
+                raise AudioSRError(f"is not {kind} (a dangling symbolic link); use another --output-dir",
+                                   out / name) from None
+            continue
+        except OSError as exc:
+            raise AudioSRError(f"cannot check it ({exc.strerror or exc})", out / name) from None
+        if not is_kind(mode):
+            raise AudioSRError(f"is not {kind}; use another --output-dir", out / name)
+
+
+def _preflight(corpus, settings: EvaluationSettings, out: Path, engine: str, workers: int, worst: int,
+               rank_by: str | None):
+    """Every check of a run, before anything is written or a model loaded: (the corpus's files, rank_by)."""
+    from audiosr_verify.cli.common import check_output_dir
+    from audiosr_verify.subjects.loader import resolve_factory
+
+    if engine not in ENGINES:
+        raise AudioSRError(f"unknown engine {engine!r} (one of {', '.join(ENGINES)})")
+    check_evaluation(settings, workers, worst)
+    rank_by = rank_by or default_rank_metric(settings)
+    if rank_by not in RANKABLE:
+        raise AudioSRError(f"cannot rank by {rank_by!r} (one of {', '.join(sorted(RANKABLE))})")
+    for spec in filter(None, (settings.subject, settings.against)):
+        resolve_factory(spec)  # a subject that cannot be found fails here, not in every worker
+    files = discover(corpus)
+    problem = probe(files)
+    if problem is not None:  # an empty corpus is a usage error, never "0 files, OK"
+        raise AudioSRError(f"no readable audio in the corpus ({problem})", corpus)
+    check_output_dir(out)
+    _check_previous_run(out, settings.identity())
+    return files, rank_by
+
+
+@contextlib.contextmanager
+def _output_kept_only_with_results(out: Path):
+    """Create OUT; if the run fails before its first result, leave it as it was found.
+
+    What this run added (OUT itself and its missing parents, run.json, an
+    empty results.jsonl, worst/) goes again, so a failed start leaves no
+    half-made output folder. Once a row is saved everything stays: a re-run
+    continues from it.
+    """
+    from audiosr_verify.cli.common import output_dir, remove_if_empty  # the CLI's one way to make and undo OUT
+
+    out, created = output_dir(out)
+    ours = [out / name for name in (RUN_FILE, RESULTS_FILE, WORST_DIR) if not os.path.lexists(out / name)]
+    try:
+        yield out
+    except BaseException:
+        if _no_results(out / RESULTS_FILE):
+            for path in ours:
+                _remove(path)
+            remove_if_empty(out, created)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)  # worst/: spectrograms of rows that were never saved
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _no_results(results: Path) -> bool:
+    try:
+        return results.stat().st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _write_run_file(out: Path, settings: EvaluationSettings, corpus: Path) -> None:
+    atomic_write(out / RUN_FILE, json.dumps({"identity": settings.identity(), "settings": settings.to_dict(),
+                                             "corpus": str(corpus)}, indent=2) + "\n")
 
 
 def evaluate_corpus(corpus: str | Path, settings: EvaluationSettings, out_dir: str | Path, *,
                     engine: str = "local", workers: int = 1, address: str | None = None, worst: int = 8,
                     rank_by: str | None = None, progress: Progress | None = None, html: bool = True) -> CorpusRun:
-    """Evaluate every audio file under ``corpus`` not yet in ``out_dir``; write the summary; return the run."""
-    if engine not in ENGINES:
-        raise AudioSRError(f"unknown engine {engine!r} (one of {', '.join(ENGINES)})")
-    if workers < 1:
-        raise AudioSRError(f"--workers must be at least 1, got {workers}")
-    if worst < 0:
-        raise AudioSRError(f"--worst must be 0 or more, got {worst}")
-    rank_by = rank_by or default_rank_metric(settings)
-    if rank_by not in RANKABLE:
-        raise AudioSRError(f"cannot rank by {rank_by!r} (one of {', '.join(sorted(RANKABLE))})")
-    from audiosr_verify.subjects.loader import resolve_factory
+    """Evaluate every audio file under ``corpus`` not yet in ``out_dir``; write the summary; return the run.
 
-    for spec in filter(None, (settings.subject, settings.against)):
-        resolve_factory(spec)  # a subject that cannot be found fails here, not in every worker
-    files = discover(corpus)
-    problem = probe(files)
-    if problem is not None:  # before anything is written or loaded
-        raise AudioSRError(f"no readable audio in the corpus ({problem})", corpus)
+    Every option, the corpus (at least one readable audio file) and OUT are
+    checked before anything is written; a run that fails before its first
+    result leaves OUT as it found it.
+    """
     out = Path(out_dir)
+    files, rank_by = _preflight(corpus, settings, out, engine, workers, worst, rank_by)
     if engine == "ray":
         from audiosr_verify.corpus.ray_engine import ray_session
 
@@ -113,8 +195,9 @@ def evaluate_corpus(corpus: str | Path, settings: EvaluationSettings, out_dir: s
     else:
         session = contextlib.nullcontext()
     start = time.perf_counter()
-    with session:
-        _prepare_out(out, settings, Path(corpus).resolve())
+    with session, _output_kept_only_with_results(out):
+        _check_previous_run(out, settings.identity())  # again: another run may have started meanwhile
+        _write_run_file(out, settings, Path(corpus).resolve())
         rows, ranked, skipped = _evaluate_files(files, settings, out, engine, workers, address, worst, rank_by,
                                                 progress)
     seconds = time.perf_counter() - start
