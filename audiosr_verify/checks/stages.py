@@ -561,7 +561,9 @@ def _teacher_chain(run: _Run, settings: Settings, shared: Draws | None) -> None:
             _compare_schedule(run, out, chain)
     if run.can("ddim_step"):
         for i in range(steps):
-            if not inp.has(f"ddim.step{i}.x_prev"):
+            # A step is checked where its outputs are stored and so is its input (the previous step's x_prev):
+            # a fixture set may keep a subset of a long trajectory (oracle/user_fixtures.py).
+            if not inp.has(f"ddim.step{i}.pred_x0") or (i > 0 and not inp.has(f"ddim.step{i - 1}.x_prev")):
                 continue
             x = x_T if i == 0 else inp.ref(f"ddim.step{i - 1}.x_prev")
             out = run.call("ddim_step", x, cond_ref, steps - 1 - i, steps, settings.guidance, draws[3 + i])
@@ -772,8 +774,9 @@ def _chained(run: _Run, settings: Settings, shared: Draws | None) -> None:
             if out is None:
                 return
             x = _t(out["x_prev"]).float()
-            if inp.has(f"ddim.step{i}.x_prev"):
+            if inp.has(f"ddim.step{i}.pred_x0"):
                 run.tensor(f"ddim.step{i}.pred_x0", out["pred_x0"])
+            if inp.has(f"ddim.step{i}.x_prev"):
                 run.tensor(f"ddim.step{i}.x_prev", x)
     elif inp.has(f"ddim.step{steps - 1}.x_prev"):
         x = inp.ref(f"ddim.step{steps - 1}.x_prev")

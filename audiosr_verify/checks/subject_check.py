@@ -220,7 +220,7 @@ def activate(subject: Subject) -> None:
 def run_check(
     spec: str | Subject,
     *,
-    preset: str = "tiny",
+    preset: str | None = None,
     fixture_dir: str | Path = S.DEFAULT_FIXTURES,
     inputs: Iterable[str] | None = None,
     views: Iterable[str] = S.VIEWS,
@@ -230,22 +230,35 @@ def run_check(
     options: dict[str, str] | None = None,
     progress: Progress = None,
     stage_timeout: float | None = None,
+    checkpoint: str | Path | None = None,
 ) -> CheckResult:
-    """Load the subject ``spec`` names (or take the object) and run every check on it."""
+    """Load the subject ``spec`` names (or take the object) and run every check on it.
+
+    The fixture set decides the size: its ``preset`` (``preset`` must agree when given) and its
+    weights. The bundled sets were made with the shared seeded weights, which are regenerated here;
+    a set exported from a checkpoint (``oracle export --checkpoint``) needs that checkpoint
+    (``checkpoint``), recognised by its sha256, and the subject gets its cached safetensors copy.
+    """
+    from audiosr_verify.oracle.fixture_validation import open_metadata, resolve_names
     from audiosr_verify.subjects.loader import load_subject
     from audiosr_verify.subjects.reference import ReferenceSubject
 
-    from audiosr_verify.oracle.fixture_validation import open_metadata, resolve_names
-
     say = progress or (lambda m: None)
     start = time.monotonic()
-    # The fixture set and the inputs asked for are checked before any subject is built (one line, exit 2).
+    # The fixture set, the inputs asked for and the checkpoint are checked before any subject is built.
     fdir = S._resolve(fixture_dir)
-    resolve_names(open_metadata(fdir), fdir, inputs)
+    meta = open_metadata(fdir)
+    resolve_names(meta, fdir, inputs)
+    made_with = meta.get("preset", "tiny")
+    if preset is not None and preset != made_with:
+        raise AudioSRError(f"the fixture set was made with the {made_with} preset, not {preset}", fdir)
+    preset = made_with
+    user_weights = fixture_checkpoint(meta, fdir, checkpoint, say)
     with tempfile.TemporaryDirectory(prefix="audiosr-check-") as tmp:
-        say("writing the shared weights")
-        context = SubjectContext(str(write_shared_checkpoint(tmp, preset, fixture_dir)), preset, device,
-                                 dict(options or {}))
+        if user_weights is None:
+            say("writing the shared weights")
+            user_weights = write_shared_checkpoint(tmp, preset, fixture_dir)
+        context = SubjectContext(str(user_weights), preset, device, dict(options or {}))
         subject = load_subject(spec, context)
         result = CheckResult(subject.name, subject.description, preset)
         layout = subject.state_dict_layout()
@@ -271,7 +284,33 @@ def run_check(
     return result
 
 
-__all__ = ["CheckResult", "ModuleDivergence", "locate_module", "run_check", "write_shared_checkpoint"]
+def fixture_checkpoint(meta: dict[str, Any], fixture_dir: Path, checkpoint: str | Path | None,
+                       progress: Progress = None) -> Path | None:
+    """The weights a subject gets for a set exported from a checkpoint (its cached safetensors copy), after
+    the given checkpoint is recognised by its sha256; None for the bundled sets (shared seeded weights)."""
+    from audiosr_verify.oracle.inference_weights import check_layout, inference_copy
+
+    recorded = meta.get("checkpoint")
+    if recorded is None:
+        if checkpoint is not None:
+            raise AudioSRError("this fixture set was made with the shared seeded weights, not a checkpoint: "
+                               "--checkpoint applies to sets made by `oracle export --checkpoint`", fixture_dir)
+        return None
+    if checkpoint is None:
+        raise AudioSRError(f"this fixture set was made from the checkpoint {recorded.get('file', '?')} (sha256 "
+                           f"{recorded['sha256'][:16]}...): give it with --checkpoint", fixture_dir)
+    if progress:
+        progress(f"hashing {Path(checkpoint).name}")
+    facts = check_layout(Path(checkpoint), meta.get("preset", "basic"))
+    if facts.sha256 != recorded["sha256"]:
+        raise AudioSRError(f"not the checkpoint the fixture set was made with: sha256 {facts.sha256[:16]}... "
+                           f"against the set's {recorded['sha256'][:16]}... ({recorded.get('file', '?')}, "
+                           f"{fixture_dir})", checkpoint)
+    return inference_copy(facts, progress)
+
+
+__all__ = ["CheckResult", "ModuleDivergence", "fixture_checkpoint", "locate_module", "run_check",
+           "write_shared_checkpoint"]
 
 
 # --------------------------------------------------------------------------- a subject on the bundled weights

@@ -43,6 +43,9 @@ def add_verbs(sub) -> None:
                         "subject but precision:*); 'bf16' / 'fp32' judge in metric terms (network stage errors, "
                         "LSD below and above the cutoff, SI-SDR, level) under that precision's measured bounds "
                         "(the default for precision:P subjects: P's own)")
+    p.add_argument("--checkpoint", metavar="CKPT", default=None,
+                   help="the checkpoint a fixture set was exported from (`oracle export --checkpoint`): "
+                        "recognised by its sha256; the subject gets its safetensors copy")
     p.add_argument("--stage-timeout", type=float_in(0, 86400, "--stage-timeout"), default=None, metavar="SECONDS",
                    help="the most one stage call may take; a call past it fails its stage and the run stops "
                         "there, keeping its results (default: scaled to the stage and the fixtures' network "
@@ -103,7 +106,8 @@ def cmd_check(args) -> int:
             with err.status("checking") as status:
                 result = run_check(args.subject, fixture_dir=fixtures, inputs=args.input, views=views,
                                    modules=not args.no_modules, device=args.device, options=options,
-                                   progress=lambda m: status.update(m), stage_timeout=args.stage_timeout)
+                                   progress=lambda m: status.update(m), stage_timeout=args.stage_timeout,
+                                   checkpoint=args.checkpoint)
             console = Console() if sys.stdout.isatty() else Console(width=160)
             console.print(check_table(result))
             first = result.first_divergence()
@@ -134,7 +138,7 @@ def _cmd_check_metrics(args, precision: str) -> int:
     from audiosr_verify.checks.precision import check_precision
     from audiosr_verify.util.atomic import Reservation, Target
 
-    if args.output_dir or args.option or args.view != "both" or args.no_modules:
+    if args.output_dir or args.option or args.view != "both" or args.no_modules or args.checkpoint:
         raise AudioSRError("--bounds " + precision + ": only --json, --input, --fixtures and --device apply to the "
                            "metric verdict (use --bounds stages for the stage-by-stage check)")
     targets = [Target(Path(args.json), "--json", what="report")] if args.json else []

@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from audiosr_model.errors import AudioSRError
-from audiosr_verify.cli.common import EXIT_FAILED, EXIT_OK, float_in, input_dir, int_in
+from audiosr_verify.cli.common import (EXIT_FAILED, EXIT_OK, float_in, guidance_type, input_dir, int_in, seed_type,
+                                       steps_type)
 from audiosr_verify.util.paths import data_dir
 
 
@@ -55,12 +56,27 @@ def add_verbs(sub) -> None:
     p.add_argument("--force", action="store_true", help="rebuild even if the venv is up to date")
     p.set_defaults(func=cmd_oracle_setup)
     p = osub.add_parser("export", help="write manifests and stage fixtures with the original",
-                        description="Run the original on the fixture inputs and write golden/manifests/*.json "
-                        "and golden/oracle/tiny/ (schema: golden/oracle/README.md).")
+                        description="Without --checkpoint: run the original on the bundled fixture inputs and "
+                        "write golden/manifests/*.json and golden/oracle/tiny/ (schema: golden/oracle/README.md). "
+                        "With --checkpoint CKPT --inputs FILE... --output-dir FIX: run the original with YOUR "
+                        "checkpoint on YOUR audio (one window per file) and write a fixture set that "
+                        "`check SUBJECT --fixtures FIX --checkpoint CKPT` reads.")
     p.add_argument("--golden-dir", default=None, metavar="DIR", help="golden root (default: the project's golden/)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--manifests-only", action="store_true")
     g.add_argument("--fixtures-only", action="store_true")
+    u = p.add_argument_group("fixtures from your checkpoint and audio")
+    u.add_argument("--checkpoint", metavar="CKPT", help="the checkpoint (original .bin/.ckpt or safetensors, the "
+                   "original's key layout)")
+    u.add_argument("--inputs", nargs="+", metavar="FILE", help="audio files (any rate, mono or multi-channel)")
+    u.add_argument("--output-dir", "-o", metavar="FIX", help="the fixture set to write (a new or empty folder)")
+    u.add_argument("--preset", choices=["basic", "tiny"], default="basic",
+                   help="layout of the checkpoint (default basic: audiosr_basic and audiosr_speech)")
+    u.add_argument("--steps", type=steps_type, default=50, help="DDIM steps (default 50)")
+    u.add_argument("--seed", type=seed_type, default=42, help="seed (default 42)")
+    u.add_argument("--guidance", type=guidance_type, default=3.5, help="guidance scale (default 3.5)")
+    u.add_argument("--duration", type=float_in(0.5, 60, "--duration"), default=5.12, metavar="SECONDS",
+                   help="window cut from the start of each file (default 5.12 s, the original's window)")
     p.set_defaults(func=cmd_oracle_export)
 
     p = sub.add_parser("compare", help="first diverging module of one stage, ours vs the original",
@@ -106,6 +122,9 @@ def cmd_oracle_export(args) -> int:
     from audiosr_verify.oracle import driver, export
 
     console = Console(stderr=True)
+    user = [a for a in ("checkpoint", "inputs", "output_dir") if getattr(args, a)]
+    if user:
+        return _export_user(args, console, user)
     golden = input_dir(args.golden_dir, "--golden-dir") if args.golden_dir else data_dir()
     say = _progress(console)
     try:
@@ -122,6 +141,40 @@ def cmd_oracle_export(args) -> int:
         console.print(f"[red]oracle export failed:[/red] {exc}", highlight=False)
         return EXIT_FAILED
     console.print(f"[green]exported[/green] into {golden}")
+    return EXIT_OK
+
+
+def _export_user(args, console, given: list[str]) -> int:
+    """``oracle export --checkpoint --inputs --output-dir``: every option and file checked first, the set
+    published whole."""
+    from audiosr_verify.oracle import driver
+    from audiosr_verify.oracle.user_fixtures import export_user_fixtures, plan_export
+
+    missing = [f"--{a.replace('_', '-')}" for a in ("checkpoint", "inputs", "output_dir") if a not in given]
+    if missing:
+        raise AudioSRError(f"fixtures from a checkpoint need --checkpoint, --inputs and --output-dir (missing "
+                           f"{', '.join(missing)})")
+    if args.golden_dir or args.manifests_only or args.fixtures_only:
+        raise AudioSRError("--golden-dir, --manifests-only and --fixtures-only are for the bundled fixtures, "
+                           "not with --checkpoint")
+    try:
+        driver.oracle_python()  # no oracle venv: one line now, not after the checkpoint was hashed
+    except driver.OracleUnavailable as exc:
+        raise AudioSRError(f"the original audiosr is not set up ({str(exc).splitlines()[0]}): run "
+                           "`audiosr-verify oracle setup`") from None
+    with console.status("checking the inputs and the checkpoint") as status:
+        say = lambda m: status.update(m)  # noqa: E731
+        plan = plan_export(args.checkpoint, args.inputs, args.output_dir, preset=args.preset, steps=args.steps,
+                           seed=args.seed, guidance=args.guidance, duration=args.duration, progress=say)
+        try:
+            meta = export_user_fixtures(plan, progress=lambda m: (status.update(m), console.print(
+                f"[dim]{m}[/dim]", highlight=False)))
+        except driver.OracleError as exc:
+            console.print(f"[red]oracle export failed:[/red] {str(exc).splitlines()[0]}", highlight=False)
+            return EXIT_FAILED
+    size = sum(p.stat().st_size for p in Path(args.output_dir).rglob("*") if p.is_file())
+    console.print(f"[green]exported[/green] {len(meta['inputs'])} input(s), {args.steps} steps, "
+                  f"{size / 1e6:.1f} MB into {args.output_dir}", highlight=False)
     return EXIT_OK
 
 

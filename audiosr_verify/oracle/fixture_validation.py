@@ -56,6 +56,12 @@ def open_metadata(fixture_dir: Path) -> dict[str, Any]:
         raise AudioSRError("fixture metadata names no inputs: nothing to compare", path)
     for name, entry in inputs.items():
         _check_input_entry(name, entry, path)
+    inputs_dir = meta.get("inputs_dir")
+    if inputs_dir is not None and (not isinstance(inputs_dir, str) or "/" in inputs_dir or inputs_dir in ("", ".", "..")):
+        raise AudioSRError("fixture metadata 'inputs_dir' must name a folder inside the set", path)
+    checkpoint = meta.get("checkpoint")
+    if checkpoint is not None and not (isinstance(checkpoint, dict) and isinstance(checkpoint.get("sha256"), str)):
+        raise AudioSRError("fixture metadata 'checkpoint' must record the checkpoint's sha256", path)
     files = meta.get("files")
     if files is not None and not (isinstance(files, dict) and all(isinstance(v, str) for v in files.values())):
         raise AudioSRError("fixture metadata 'files' must map file names to sha256 strings", path)

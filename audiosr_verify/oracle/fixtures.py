@@ -130,6 +130,8 @@ def load_fixture_set(fixture_dir: str | Path, inputs_dir: str | Path,
 
     fdir, idir = Path(fixture_dir), Path(inputs_dir)
     meta = open_metadata(fdir)
+    if meta.get("inputs_dir"):  # a set exported from the user's audio carries that audio (user_fixtures.py)
+        idir = fdir / meta["inputs_dir"]
     wanted = resolve_names(meta, fdir, names)
     out = []
     for name in wanted:
