@@ -87,6 +87,9 @@ class StageStatus:
     comparisons: int = 0
     failed: int = 0
     first_failure: str | None = None  # "fixture on input"
+    bound: float | None = None  # the absolute bound of the row closest to it (None: exact or relative bounds)
+    margin: float | None = None  # that bound over that row's error (inf when the error is 0; < 1 fails)
+    bound_source: str | None = None  # "schema" or "calibrated" (the fixture set's own, oracle export)
 
     def to_dict(self) -> dict[str, Any]:
         def j(x):
@@ -94,7 +97,8 @@ class StageStatus:
 
         return {"name": self.name, "status": self.status, "max_abs": j(self.max_abs),
                 "min_passing_atol": j(self.min_passing_atol), "comparisons": self.comparisons,
-                "failed": self.failed, "first_failure": self.first_failure}
+                "failed": self.failed, "first_failure": self.first_failure, "bound": j(self.bound),
+                "margin": j(self.margin), "bound_source": self.bound_source}
 
 
 @dataclass
@@ -116,6 +120,8 @@ class StageCheckResult:
     # stage -> {"calls", "slowest_s", "bound_s"}: what each stage call took and the time bound it ran under
     call_times: dict[str, dict[str, float]] = field(default_factory=dict)
     stopped: str = ""  # why the run stopped before every input was checked (a stage ran past its bound)
+    # fixture tensor -> atol calibrated for the set's checkpoint and size (oracle/calibrate.py); None: schema's
+    calibrated: dict[str, float] | None = None
     # input -> stage -> the arguments of the teacher view's last call (to rerun a stage under hooks)
     calls: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
 
@@ -169,10 +175,17 @@ class StageCheckResult:
                 out.append(StageStatus(st.name, "not_checked"))
                 continue
             bad = [c for c in rows if not c.passed]
-            out.append(StageStatus(
+            status = StageStatus(
                 st.name, "fail" if bad else "pass", max(c.max_abs for c in rows),
                 max(c.min_passing_atol for c in rows), len(rows), len(bad),
-                f"{bad[0].name} on {bad[0].input}" if bad else None))
+                f"{bad[0].name} on {bad[0].input}" if bad else None)
+            bounded = [c for c in rows if c.tolerance > 0 and c.rtol == 0]
+            if bounded:
+                closest = max(bounded, key=lambda c: c.max_abs / c.tolerance)
+                status.bound = closest.tolerance
+                status.margin = closest.tolerance / closest.max_abs if closest.max_abs > 0 else float("inf")
+                status.bound_source = "calibrated" if "calibrated bound" in closest.note else "schema"
+            out.append(status)
         return out
 
     def summary_line(self) -> str:
@@ -190,6 +203,8 @@ class StageCheckResult:
         checked = sum(s.status in ("pass", "fail") for s in teacher)
         head = (f"{self.subject}: {passed}/{checked} stages pass; {n - len(bad)}/{n} comparisons on "
                 f"{len(self.inputs)} inputs ({exact} bit-identical) in {self.seconds:.0f} s")
+        if self.calibrated is not None:
+            head += f"; bounds calibrated for the set ({len(self.calibrated)} tensors)"
         if self.errors:
             head += f"; {len(self.errors)} stage call(s) raised, returned bad output or timed out"
         if self.stopped:
@@ -245,6 +260,7 @@ class StageCheckResult:
             "compared": self.compared(),
             "call_times": {k: dict(v) for k, v in self.call_times.items()},
             "stopped": self.stopped or None,
+            "calibrated_bounds": None if self.calibrated is None else len(self.calibrated),
             "provided": sorted(self.provided, key=schema.STAGE_NAMES.index),
             "stages": [s.to_dict() for s in self.stages("teacher")],
             "chained": [s.to_dict() for s in self.stages("chained")],
@@ -365,6 +381,10 @@ class _Run:
     def tensor(self, name: str, ours, note: str = "", ref: torch.Tensor | None = None) -> StageComparison:
         """Compare ours with the stored reference of ``name`` (the stored prefix when trimmed)."""
         atol, rtol, _ = tolerance_for(name, self.view)
+        calibrated = (self.result.calibrated or {}).get(name)
+        if calibrated is not None:  # the set's own bound, measured against float64 (never below the schema's)
+            atol = max(atol, calibrated)
+            note = "; ".join(filter(None, [note, f"calibrated bound {calibrated:.3g}"]))
         ours = _t(ours)
         if ref is None:
             ref = self.inp.ref(name)
@@ -855,6 +875,9 @@ def check_stages(
     result = StageCheckResult(subject=subject.name, provided=sorted(subject.provided(), key=schema.STAGE_NAMES.index),
                               fixture_dir=str(fixture_dir))
     meta, items = load_fixture_set(fdir, _resolve(inputs_dir), inputs)
+    from audiosr_verify.oracle.fixture_validation import read_calibration
+
+    result.calibrated = read_calibration(fdir, meta)
     settings = Settings(seed=int(meta.get("seed", 42)), steps=int(meta.get("ddim_steps", 2)),
                         guidance=float(meta.get("guidance_scale", 3.5)))
     result.preset = meta.get("preset", "tiny")

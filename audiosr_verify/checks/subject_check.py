@@ -114,6 +114,8 @@ class CheckResult:
                 f"comparisons of {c['stages']} stages on {c['inputs']} inputs)")
         if self.stages.stopped:
             head += f"; {self.stages.stopped}"
+        if self.stages.calibrated is not None:
+            head += f"; bounds calibrated for the fixture set ({len(self.stages.calibrated)} tensors)"
         first = self.first_divergence()
         if first:
             where = first["stage"] + (f" / {first['module']}" if first.get("module") else "")

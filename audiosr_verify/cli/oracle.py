@@ -77,7 +77,21 @@ def add_verbs(sub) -> None:
     u.add_argument("--guidance", type=guidance_type, default=3.5, help="guidance scale (default 3.5)")
     u.add_argument("--duration", type=float_in(0.5, 60, "--duration"), default=5.12, metavar="SECONDS",
                    help="window cut from the start of each file (default 5.12 s, the original's window)")
+    u.add_argument("--no-calibrate", action="store_true",
+                   help="skip the calibration (bounds from the original's float noise against float64); "
+                        "check then uses the schema's bounds, measured on the tiny network")
     p.set_defaults(func=cmd_oracle_export)
+    p = osub.add_parser("calibrate", help="a fixture set's bounds against float64, and the faults they catch",
+                        description="Measure the original's float noise against our reference in float64 on every "
+                        "network stage of FIX (what export stores as calibration.json) and print noise, bound "
+                        "and margin per tensor; with --faults, run the fault catalogue on the stages each fault "
+                        "owns and print each fault's error against its bound (a fault the bounds miss is "
+                        "listed as not caught). Writes nothing into FIX.")
+    p.add_argument("fixtures", metavar="FIX", help="a fixture set made by `oracle export --checkpoint`")
+    p.add_argument("--checkpoint", metavar="CKPT", required=True, help="the checkpoint FIX was made from")
+    p.add_argument("--faults", action="store_true", help="also run the fault catalogue at the set's size")
+    p.add_argument("--json", metavar="FILE", help="write the calibration (and fault table) as JSON")
+    p.set_defaults(func=cmd_oracle_calibrate)
 
     p = sub.add_parser("compare", help="first diverging module of one stage, ours vs the original",
                        description="Run one stage in our model and in the original (same random weights, the "
@@ -148,7 +162,7 @@ def _export_user(args, console, given: list[str]) -> int:
     """``oracle export --checkpoint --inputs --output-dir``: every option and file checked first, the set
     published whole."""
     from audiosr_verify.oracle import driver
-    from audiosr_verify.oracle.user_fixtures import export_user_fixtures, plan_export
+    from audiosr_verify.oracle.user_fixtures import check_plan_checkpoint, export_user_fixtures, plan_export
 
     missing = [f"--{a.replace('_', '-')}" for a in ("checkpoint", "inputs", "output_dir") if a not in given]
     if missing:
@@ -157,18 +171,20 @@ def _export_user(args, console, given: list[str]) -> int:
     if args.golden_dir or args.manifests_only or args.fixtures_only:
         raise AudioSRError("--golden-dir, --manifests-only and --fixtures-only are for the bundled fixtures, "
                            "not with --checkpoint")
-    try:
-        driver.oracle_python()  # no oracle venv: one line now, not after the checkpoint was hashed
-    except driver.OracleUnavailable as exc:
-        raise AudioSRError(f"the original audiosr is not set up ({str(exc).splitlines()[0]}): run "
-                           "`audiosr-verify oracle setup`") from None
     with console.status("checking the inputs and the checkpoint") as status:
         say = lambda m: status.update(m)  # noqa: E731
         plan = plan_export(args.checkpoint, args.inputs, args.output_dir, preset=args.preset, steps=args.steps,
                            seed=args.seed, guidance=args.guidance, duration=args.duration, progress=say)
         try:
-            meta = export_user_fixtures(plan, progress=lambda m: (status.update(m), console.print(
-                f"[dim]{m}[/dim]", highlight=False)))
+            driver.oracle_python()  # no oracle venv: one line now, not after the checkpoint was hashed
+        except driver.OracleUnavailable as exc:
+            raise AudioSRError(f"the original audiosr is not set up ({str(exc).splitlines()[0]}): run "
+                               "`audiosr-verify oracle setup`") from None
+        check_plan_checkpoint(plan, say)
+        say = lambda m: (status.update(m), console.print(f"[dim]{m}[/dim]", highlight=False))  # noqa: E731
+        try:
+            meta = export_user_fixtures(plan, progress=say, finish=None if args.no_calibrate else
+                                        lambda fix, weights: _calibrate_into(fix, weights, say))
         except driver.OracleError as exc:
             console.print(f"[red]oracle export failed:[/red] {str(exc).splitlines()[0]}", highlight=False)
             return EXIT_FAILED
@@ -176,6 +192,61 @@ def _export_user(args, console, given: list[str]) -> int:
     console.print(f"[green]exported[/green] {len(meta['inputs'])} input(s), {args.steps} steps, "
                   f"{size / 1e6:.1f} MB into {args.output_dir}", highlight=False)
     return EXIT_OK
+
+
+def _calibrate_into(fix: Path, weights: Path, say) -> list[str]:
+    from audiosr_verify.checks.calibration import calibrate, write
+
+    cal = calibrate(fix, weights, say)
+    say(f"calibrated {len(cal.rows)} tensors in {cal.seconds:.0f} s")
+    return [write(cal, fix).name]
+
+
+def cmd_oracle_calibrate(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from audiosr_verify.checks.calibration import calibrate, fault_table
+    from audiosr_verify.checks.subject_check import fixture_checkpoint
+    from audiosr_verify.oracle.fixture_validation import open_metadata
+    from audiosr_verify.util.atomic import Reservation, Target
+
+    fix = Path(args.fixtures)
+    meta = open_metadata(fix)
+    err = Console(stderr=True)
+    out = Console() if sys.stdout.isatty() else Console(width=160)
+    with Reservation([Target(Path(args.json), "--json", what="report")] if args.json else []) as reserved:
+        with err.status("calibrating") as status:
+            say = lambda m: status.update(m)  # noqa: E731
+            weights = fixture_checkpoint(meta, fix, args.checkpoint, say)
+            if weights is None:
+                raise AudioSRError("calibration is for sets exported from a checkpoint; the bundled sets use the "
+                                   "schema's bounds", fix)
+            cal = calibrate(fix, weights, say)
+            faults = fault_table(fix, weights, progress=say) if args.faults else []
+        table = Table(title=f"{fix}: the original's float noise against float64, and the bounds")
+        for col in ("tensor", "input", "noise", "schema atol", "bound", "bound / noise"):
+            table.add_column(col)
+        for r in cal.rows:
+            table.add_row(r.name, r.input, f"{r.noise:.3g}", f"{r.schema_atol:.3g}", f"{r.bound:.3g}",
+                          f"{r.bound / r.noise:.1f}" if r.noise else "-")
+        out.print(table)
+        if faults:
+            ft = Table(title="the fault catalogue on the stages each fault owns, under these bounds")
+            for col in ("fault", "stage", "worst tensor", "error", "bound", "error / bound", "caught"):
+                ft.add_column(col)
+            for f in faults:
+                ft.add_row(f.name, f.stage, f.worst, f"{f.error:.3g}", f"{f.bound:.3g}", f"{f.ratio:.3g}",
+                           "yes" if f.caught else f"NO {f.detail}".strip())
+            out.print(ft)
+            missed = [f.name for f in faults if not f.caught]
+            out.print(f"{len(faults) - len(missed)} of {len(faults)} faults caught" +
+                      (f"; NOT caught: {', '.join(missed)}" if missed else ""), highlight=False)
+        if args.json:
+            data = {**cal.to_dict(), "faults": [f.to_dict() for f in faults]}
+            text = json.dumps(data, indent=1) + "\n"
+            reserved.publish(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return EXIT_OK if not any(not f.caught for f in faults) else EXIT_FAILED
 
 
 def cmd_compare(args) -> int:

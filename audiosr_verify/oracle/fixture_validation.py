@@ -25,6 +25,8 @@ from audiosr_model.errors import AudioSRError
 from audiosr_verify.schema import SCHEMA_VERSION
 
 LEVELS = ("dsp", "chain", "full")
+CALIBRATION_FILE = "calibration.json"  # bounds measured for the set's checkpoint and size (checks/calibration.py)
+CALIBRATION_VERSION = 1
 MAX_FIXTURE_BYTES = 1 << 30  # one input's tensors: a few MB tiny, under 20 MB per 5.12 s at full size
 
 
@@ -165,4 +167,32 @@ def check_audio_file(inputs_dir: Path, entry: dict[str, Any], name: str, fixture
     return path
 
 
-__all__ = ["check_audio_file", "check_input_tensors", "open_metadata", "read_fixture_tensors", "resolve_names"]
+def read_calibration(fixture_dir: Path, meta: dict[str, Any] | None = None) -> dict[str, float] | None:
+    """The calibrated atol per fixture tensor of a set (None when it has no calibration); its sha256 checked
+    against the set's ``files`` when recorded (a loosened bound is a wrong verdict waiting to happen)."""
+    import math
+
+    from audiosr_verify.util.hashing import sha256_bytes
+    from audiosr_verify.util.safe_open import parse_json, read_bytes
+
+    path = Path(fixture_dir) / CALIBRATION_FILE
+    recorded = ((meta or {}).get("files") or {}).get(CALIBRATION_FILE)
+    if not path.exists() and not path.is_symlink():
+        if recorded:
+            raise AudioSRError("the fixture set records a calibration that is missing", path)
+        return None
+    raw = read_bytes(path, "fixture calibration", max_bytes=16 << 20)
+    if recorded and sha256_bytes(raw) != recorded:
+        raise AudioSRError(f"calibration has sha256 {sha256_bytes(raw)[:16]}..., the fixture set records "
+                           f"{recorded[:16]}... (changed since export)", path)
+    data = parse_json(raw.decode("utf-8", "replace"), path, "fixture calibration")
+    bounds = data.get("bounds") if isinstance(data, dict) else None
+    if not isinstance(bounds, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                               and math.isfinite(v) and v >= 0 for v in bounds.values()):
+        raise AudioSRError("calibration 'bounds' must map tensor names to finite non-negative numbers", path)
+    if data.get("version") != CALIBRATION_VERSION:
+        raise AudioSRError(f"calibration version {data.get('version')!r} is not {CALIBRATION_VERSION}", path)
+    return {str(k): float(v) for k, v in bounds.items()}
+
+
+__all__ = ["CALIBRATION_FILE", "CALIBRATION_VERSION", "read_calibration", "check_audio_file", "check_input_tensors", "open_metadata", "read_fixture_tensors", "resolve_names"]

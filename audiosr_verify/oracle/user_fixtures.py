@@ -59,7 +59,7 @@ NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 class ExportPlan:
     """Everything an export needs, validated; nothing written yet."""
 
-    checkpoint: CheckpointFacts
+    checkpoint: CheckpointFacts | None  # filled by check_plan_checkpoint (hashing a 6 GB file takes a while)
     preset: str
     inputs: list[tuple[str, Path]]  # (fixture name, audio file)
     output_dir: Path
@@ -68,6 +68,7 @@ class ExportPlan:
     guidance: float = 3.5
     duration: float = WINDOW_SECONDS
     audio: dict[str, tuple[Any, int]] = field(default_factory=dict, repr=False)  # name -> (window [C, n], rate)
+    checkpoint_path: Path | None = None
 
 
 def fixture_name(path: Path) -> str:
@@ -78,7 +79,9 @@ def fixture_name(path: Path) -> str:
 def plan_export(checkpoint: str | Path, inputs: list[str | Path], output_dir: str | Path, *, preset: str = "basic",
                 steps: int = 50, seed: int = 42, guidance: float = 3.5, duration: float = WINDOW_SECONDS,
                 progress: Progress = None) -> ExportPlan:
-    """Validate every option and file (one `AudioSRError` naming the culprit); read the audio windows."""
+    """Validate every option and file (one `AudioSRError` naming the culprit); read the audio windows.
+
+    The checkpoint is checked to be a readable file here; its layout and hash by `check_plan_checkpoint`."""
     from audiosr_model import audio_options
     from audiosr_model.audio import read_audio
     from audiosr_model.safe_open import check_input
@@ -115,9 +118,15 @@ def plan_export(checkpoint: str | Path, inputs: list[str | Path], output_dir: st
             raise AudioSRError(f"too short for one window: {wave.shape[1] / rate:.2f} s, the window is "
                                f"{duration:g} s (--duration changes it)", path)
         plan.audio[name] = (wave[:, :need], int(rate))
+    plan.checkpoint_path = Path(checkpoint)
+    return plan
+
+
+def check_plan_checkpoint(plan: ExportPlan, progress: Progress = None) -> ExportPlan:
+    """The plan's checkpoint: the original's layout for the preset, and its sha256 (a full read: seconds)."""
     if progress:
-        progress(f"checking the layout of {Path(checkpoint).name} and hashing it")
-    plan.checkpoint = check_layout(Path(checkpoint), preset)
+        progress(f"checking the layout of {plan.checkpoint_path.name} and hashing it")
+    plan.checkpoint = check_layout(plan.checkpoint_path, plan.preset)
     return plan
 
 
@@ -184,13 +193,20 @@ def _host_facts() -> dict[str, Any]:
             "cpus": os.cpu_count()}
 
 
-def export_user_fixtures(plan: ExportPlan, progress: Progress = None, python: str | None = None) -> dict[str, Any]:
-    """Run the original on the plan's inputs with its checkpoint; publish the fixture set whole; its metadata."""
+def export_user_fixtures(plan: ExportPlan, progress: Progress = None, python: str | None = None,
+                         finish: Callable[[Path, Path], list[str]] | None = None) -> dict[str, Any]:
+    """Run the original on the plan's inputs with its checkpoint; publish the fixture set whole; its metadata.
+
+    ``finish(set_dir, weights)``, when given, runs on the complete set before it is published (the
+    calibration: `checks.calibration`, which this layer does not import) and returns the names of the files
+    it added, whose sha256 join the set's ``files``."""
     from audiosr_model.publish import publish_dir
     from audiosr_verify.oracle import driver
     from audiosr_verify.util.hashing import sha256_file
 
     say = progress or (lambda m: None)
+    if plan.checkpoint is None:
+        check_plan_checkpoint(plan, say)
     weights = inference_copy(plan.checkpoint, say)
     result: dict[str, Any] = {}
 
@@ -259,6 +275,10 @@ def export_user_fixtures(plan: ExportPlan, progress: Progress = None, python: st
                 "files": {f"{n}.safetensors": sha256_file(tmp / f"{n}.safetensors") for n in per_input},
             }
             (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n")
+            if finish is not None:
+                for added in finish(tmp, weights):
+                    metadata["files"][added] = sha256_file(tmp / added)
+                (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n")
             result.update(metadata)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -267,5 +287,5 @@ def export_user_fixtures(plan: ExportPlan, progress: Progress = None, python: st
     return result
 
 
-__all__ = ["ExportPlan", "TRAJECTORY_STEPS", "WINDOW_SECONDS", "export_user_fixtures", "fixture_name",
-           "plan_export"]
+__all__ = ["ExportPlan", "TRAJECTORY_STEPS", "WINDOW_SECONDS", "check_plan_checkpoint", "export_user_fixtures",
+           "fixture_name", "plan_export"]

@@ -21,18 +21,29 @@ def _fmt(x: Any) -> str:
     return "0" if x == 0 else f"{x:.2e}"
 
 
+def _bound(r: dict[str, Any]) -> str:
+    """The bound that applied to the stage's closest row, its source and margin (bound / error)."""
+    if r.get("bound") is None:
+        return "-"
+    margin = r.get("margin")
+    m = "inf" if margin == "inf" or (isinstance(margin, float) and math.isinf(margin)) else f"{float(margin):.3g}x"
+    src = " cal" if r.get("bound_source") == "calibrated" else ""
+    return f"{_fmt(r['bound'])}{src} ({m})"
+
+
 def rows(result) -> list[list[str]]:
-    """stage | teacher status | max |diff| | min passing atol | chained status | chained max |diff|."""
+    """stage | teacher status | max |diff| | min passing atol | bound (margin) | chained status | chained max |diff|."""
     chained = {r["name"]: r for r in result.stage_statuses("chained")}
     out = []
     for r in result.stage_statuses("teacher"):
         c = chained.get(r["name"])
-        out.append([r["name"], r["status"], _fmt(r["max_abs"]), _fmt(r["min_passing_atol"]),
+        out.append([r["name"], r["status"], _fmt(r["max_abs"]), _fmt(r["min_passing_atol"]), _bound(r),
                     c["status"] if c else "-", _fmt(c["max_abs"]) if c else "-"])
     return out
 
 
-HEADER = ["stage", "teacher-forced", "max |diff|", "min passing atol", "chained", "chained max |diff|"]
+HEADER = ["stage", "teacher-forced", "max |diff|", "min passing atol", "bound (margin)", "chained",
+          "chained max |diff|"]
 
 
 def check_table(result):
@@ -43,8 +54,8 @@ def check_table(result):
     for col in HEADER:
         t.add_column(col, justify="left" if col in ("stage", "teacher-forced", "chained") else "right")
     for r in rows(result):
-        t.add_row(r[0], f"[{STATUS_STYLE[r[1]]}]{r[1]}[/]", r[2], r[3], f"[{STATUS_STYLE.get(r[4], 'dim')}]{r[4]}[/]",
-                  r[5])
+        t.add_row(r[0], f"[{STATUS_STYLE[r[1]]}]{r[1]}[/]", r[2], r[3], r[4],
+                  f"[{STATUS_STYLE.get(r[5], 'dim')}]{r[5]}[/]", r[6])
     return t
 
 
@@ -72,7 +83,7 @@ def to_html(result) -> str:
     for r in rows(result):
         cells = []
         for i, v in enumerate(r):
-            style = f" style=\"color:{colour[v]}\"" if i in (1, 4) and v in colour else ""
+            style = f" style=\"color:{colour[v]}\"" if i in (1, 5) and v in colour else ""
             cells.append(f"<td{style}>{html.escape(v)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     body.append("</table>")
