@@ -263,3 +263,17 @@ def test_check_shows_the_calibrated_bound_in_its_table(tmp_path):
     voc = [r for r in rows(result) if r[0] == "vocoder"][0]
     assert voc[1] == "pass" and voc[4].startswith("2.00e-05 cal (")
     assert "bounds calibrated for the fixture set (1 tensors)" in result.summary_line()
+
+
+def test_the_packaged_suite_fails_on_a_fixture_set_that_is_not_there(tmp_path):
+    """`pytest --pyargs audiosr_verify.testing.suite --audiosr-fixtures DIR`: a missing set fails, never passes."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--pyargs",
+                           "audiosr_verify.testing.suite.test_subject", "-k", "something_was_compared",
+                           "--audiosr-fixtures", str(tmp_path / "nope")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-2000:]
+    assert "no such fixture directory" in out and " passed" not in out.splitlines()[-1]

@@ -84,3 +84,16 @@ def test_another_checkpoint_is_refused_naming_both_hashes(exported):
     r = run_cli(["check", "reference", "--fixtures", str(tmp / "FIX"), "--checkpoint", str(tmp / "other.bin")],
                 tmp, env)
     assert r.rc == 2 and len(r.lines) == 1 and "not the checkpoint the fixture set was made with" in r.lines[0]
+
+
+def test_the_packaged_suite_runs_on_the_set(exported):
+    import subprocess
+    import sys
+
+    tmp, env = exported
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--pyargs",
+                           "audiosr_verify.testing.suite.test_subject", "--audiosr-fixtures", str(tmp / "FIX"),
+                           "--audiosr-checkpoint", str(tmp / "mine.bin")], cwd=tmp, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert " passed" in proc.stdout.splitlines()[-1]

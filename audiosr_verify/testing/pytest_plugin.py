@@ -18,6 +18,8 @@ Options
                                   tests/goldens under the rootdir); for the harness's own cases (`GoldenCase`)
                                   the bundled golden/regression
     ``--audiosr-report-dir DIR``  write report.json/.md/.html of the golden cases checked in the session
+    ``--audiosr-fixtures FIX``    the fixture set the packaged stage suite checks against (default the bundled
+                                  tiny set; one from `oracle export --checkpoint` with --audiosr-checkpoint)
     ``--audiosr-subject SUBJECT`` the implementation that ``enhance`` runs and the packaged suites check
                                   (default reference; env ``AUDIOSR_SUBJECT``; ini ``audiosr_subject``)
 
@@ -91,6 +93,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="golden store root (default: ini audiosr_golden_dir, else tests/goldens under the rootdir)")
     g.addoption("--audiosr-report-dir", metavar="DIR", default=None, dest="audiosr_report_dir",
                 help="write report.json, report.md and report.html of the golden cases checked")
+    g.addoption("--audiosr-fixtures", metavar="FIX", default=None, dest="audiosr_fixtures",
+                help="oracle fixture set the packaged stage suite checks the subject against (default: the "
+                "bundled tiny set); a set made by `oracle export --checkpoint` also needs --audiosr-checkpoint")
     g.addoption("--audiosr-subject", metavar="SUBJECT", default=None, dest="audiosr_subject",
                 help="the implementation enhance runs and the harness suites check: reference (default), "
                 "original, fault:NAME, package.module:factory or path/to/file.py:factory; env AUDIOSR_SUBJECT, "
@@ -436,14 +441,19 @@ def _project_case(request: pytest.FixtureRequest, name, obtained, settings, inpu
 
 
 @pytest.fixture(scope="session")
-def audiosr_subject_check(audiosr_subject_spec):
-    """`run_check` of the session's subject (state dict, stages teacher-forced and chained, first divergence)."""
+def audiosr_subject_check(audiosr_subject_spec, pytestconfig):
+    """`run_check` of the session's subject (state dict, stages teacher-forced and chained, first divergence),
+    against ``--audiosr-fixtures`` (default: the bundled tiny set) with ``--audiosr-checkpoint`` for a set
+    exported from a checkpoint."""
     from audiosr_model.errors import AudioSRError
 
+    from audiosr_verify.checks import stages as S
     from audiosr_verify.checks.subject_check import run_check
 
+    fixtures = pytestconfig.getoption("audiosr_fixtures")
+    checkpoint = pytestconfig.getoption("audiosr_checkpoint") if fixtures else None
     try:
-        result = run_check(audiosr_subject_spec)
+        result = run_check(audiosr_subject_spec, fixture_dir=fixtures or S.DEFAULT_FIXTURES, checkpoint=checkpoint)
     except AudioSRError as exc:
         _refuse(None, f"--audiosr-subject {audiosr_subject_spec}", exc)
     if not result.stages.available:
