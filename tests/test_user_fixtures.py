@@ -133,6 +133,9 @@ REFUSALS = {
                                         ("no such file",)),
     "--duration out of range": lambda t: ([*EXPORT, "--checkpoint", "c", "--inputs", "a", "-o", "F", "--duration",
                                            "0.1"], "--duration", ("from 0.5",)),
+    "--steps the original does not honour": lambda t: (
+        [*EXPORT, "--checkpoint", str(_ckpt(t)), "--inputs", str(wav(t / "a.wav", 6)), "-o", str(t / "FIX"),
+         "--steps", "30"], "--steps 30", ("runs 31 DDIM steps",)),
     "--steps 0": lambda t: ([*EXPORT, "--checkpoint", "c", "--inputs", "a", "-o", "F", "--steps", "0"], "steps",
                             ("from 1",)),
 }

@@ -882,10 +882,10 @@ def check_stages(
                         guidance=float(meta.get("guidance_scale", 3.5)))
     result.preset = meta.get("preset", "tiny")
     result.settings = settings.to_dict()
-    shared = find_draws(items)
+    shared = find_draws(items, settings.seed)
     if shared is None:  # a subset without the input that stores the draws
         full = [n for n, level in meta.get("levels", {}).items() if level == "full"]
-        shared = find_draws(load_fixture_set(fdir, _resolve(inputs_dir), full[:1])[1]) if full else None
+        shared = find_draws(load_fixture_set(fdir, _resolve(inputs_dir), full[:1])[1], settings.seed) if full else None
     weights = (meta.get("weights") or {}).get("n_elements")
     try:
         for inp in items:

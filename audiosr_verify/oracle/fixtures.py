@@ -149,12 +149,40 @@ class Draws:
     source: str
 
 
-def find_draws(inputs: list[FixtureInput]) -> Draws | None:
-    """The stored draws of a `full` input (condition noise, x_T, per-step noise)."""
+def find_draws(inputs: list[FixtureInput], seed: int | None = None) -> Draws | None:
+    """The stored draws of a `full` input (condition noise, x_T, per-step noise).
+
+    A set that keeps a subset of a long DDIM trajectory (oracle/user_fixtures.py) stores the condition
+    noise and x_T but not every step's noise: the draws are then regenerated from the seed in the original's
+    order (`audiosr_model.pipeline.Randomness`: the filter choice, then torch.randn per draw) and used only
+    when every one has the sha256 the original recorded for it.
+    """
     for inp in inputs:
         if inp.has("ddim.x_T") and inp.has("noise.cond_posterior"):
             steps = sorted(int(m.group(1)) for k in inp.tensors if (m := re.fullmatch(r"noise\.ddim_step(\d+)", k)))
+            recorded = inp.chain.get("random_draws") or []
+            if recorded and len(steps) + 3 != len(recorded) and seed is not None:
+                return _regenerated_draws(inp, recorded, seed)
             draws = [None, inp.ref("noise.cond_posterior"), inp.ref("ddim.x_T")] + [
                 inp.ref(f"noise.ddim_step{i}") for i in steps]
             return Draws(draws, inp.name)
     return None
+
+
+def _regenerated_draws(inp: FixtureInput, recorded: list[dict[str, Any]], seed: int) -> Draws | None:
+    from audiosr_model.pipeline import Randomness
+    from audiosr_verify.util.hashing import sha256_array
+
+    rng = Randomness(int(seed))
+    rng.choose_filter()  # the original draws the filter type first (numpy), then its torch draws
+    draws: list[torch.Tensor | None] = []
+    for i, rec in enumerate(recorded):
+        d = rng.randn(tuple(rec["shape"]))
+        if sha256_array(d) != rec["sha256"]:
+            return None  # not the original's draw: the DDIM stages are skipped, with a note
+        draws.append(None if i == 0 else d)
+    for stored in ("noise.cond_posterior", "ddim.x_T"):
+        j = 1 if stored == "noise.cond_posterior" else 2
+        if not torch.equal(draws[j], inp.ref(stored)):
+            return None
+    return Draws(draws, f"{inp.name} (step noise regenerated from seed {seed}; every sha256 equals the original's)")
