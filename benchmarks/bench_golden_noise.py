@@ -1,8 +1,9 @@
 """Benchmark: how far float-rounding noise and real changes land from the golden tolerances.
 
-For every golden case of the bundled store (tiny preset, random weights seed 0),
-each metric that decides a golden verdict (`golden.DEFAULT_TOLERANCES`) is
-measured on
+For every golden case of the bundled store (tiny preset, random weights seed 0;
+several channels compared one by one, each case with its own enhance options),
+each metric that decides a golden verdict (`golden.DEFAULT_TOLERANCES`, and a fast
+path's own bounds) is measured on
 
   noise    the output recomputed with 1 and with 2 torch threads (another
            reduction order, as another CPU vendor or BLAS kernel gives), and the
@@ -12,7 +13,10 @@ measured on
            final tanh replaced by a hard clip (the model re-run).
 
 It prints, per metric, the worst value over all noise rows, the tolerance, the
-least-caught value over the change rows, and the margins either side. A bound is
+least-caught value over the change rows, and the margins either side; then the
+same per case (the README's table of every case's margins). The fast paths
+(bf16, SDPA, batched chunks) are recomputed too and judged against the golden of
+the case they name, under their measured bounds. A bound is
 well placed when noise stays many times inside it and every change lands outside
 it (a change need only be caught by one metric; the table says which catch it).
 
@@ -61,6 +65,18 @@ def _enhance_all(net, cases, settings, store, threads: int) -> dict[str, np.ndar
 
 
 
+def _values(res) -> dict:
+    return {c.name: c.value for c in res.checks if c.bound is not None and c.name != "new_line_artifact"}
+
+
+def _margin(metric: str, bound: dict, value) -> str:
+    if value is None:
+        return "-"
+    if "max" in bound:
+        return f"{value:.2g} ({bound['max'] / value:.0f}x)" if value else "0"
+    return f"{value:.3g} (+{value - bound['min']:.1f} dB)"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="*", help="case names (default: all with a committed golden)")
@@ -72,31 +88,38 @@ def main(argv=None) -> int:
 
     store = G.GoldenStore()
     settings = G.RunSettings()
-    cases = [c for c in G.select_cases(store.cases(), args.cases) if store.exists(settings.key, c.name)]
     net = random_model(settings.preset, settings.weights_seed)
+    cases = [c for c in G.select_cases(store.cases(), args.cases)
+             if store.exists(settings.key, c.golden_name) and G.not_applicable(c, net) is None]
+    own = [c for c in cases if not c.golden]  # fast paths: judged against their owner's golden, by their bounds
     recomputed = {f"recomputed, {t} thread(s)": _enhance_all(net, cases, settings, store, t) for t in (1, 2)}
     saved = audiosr_model.vocoder.torch
     audiosr_model.vocoder.torch = _HardClipTorch()
     try:
-        clipped = _enhance_all(net, cases, settings, store, torch.get_num_threads())
+        clipped = _enhance_all(net, own, settings, store, torch.get_num_threads())
     finally:
         audiosr_model.vocoder.torch = saved
 
+    def compare(case, obtained):
+        return store.compare(case, obtained, settings, write_obtained=False)
+
+    rows = []  # (family, perturbation, case, {metric: value}, [failed metrics])
+    for case in cases:
+        variants = [("noise", name, out[case.name]) for name, out in recomputed.items()]
+        if not case.golden:
+            golden = store.load(settings.key, case.name).frames
+            variants += [("noise", name, f(golden, case.cutoff_hz)) for name, f in NOISE.items()]
+            variants += [("change", name, f(golden, case.cutoff_hz)) for name, f in CHANGES.items()]
+            variants.append(("change", "vocoder tanh -> hard clip", clipped[case.name]))
+        for family, name, obtained in variants:
+            res = compare(case, obtained)
+            rows.append((family, name, case.name, _values(res), sorted(c.name for c in res.failed_checks())))
+
     tol = G.DEFAULT_TOLERANCES
     metrics = [m for m in tol if m != "new_line_artifact"]
-    rows = []  # (family, perturbation, case, {metric: value})
-    for case in cases:
-        golden = store.load(settings.key, case.name).waveform
-        ref = store.read_input(case)
-        variants = [("noise", name, out[case.name]) for name, out in recomputed.items()]
-        variants += [("noise", name, f(golden, case.cutoff_hz)) for name, f in NOISE.items()]
-        variants += [("change", name, f(golden, case.cutoff_hz)) for name, f in CHANGES.items()]
-        variants.append(("change", "vocoder tanh -> hard clip", clipped[case.name]))
-        for family, name, obtained in variants:
-            checks = G.compare_waveforms(golden, obtained, tol, case.cutoff_hz, ref)
-            values = {c.name: c.value for c in checks if c.name in metrics}
-            caught = sorted(c.name for c in checks if c.passed is False)
-            rows.append((family, name, case.name, values, caught))
+    # the aggregate tables: the cases judged by the default tolerances (float or 24-bit outputs of their own);
+    # a 16-bit output's and a fast path's bounds are their own, in the per-case table
+    own_names = {c.name for c in own if G.case_tolerances(c) is None}
 
     def worse(metric, a, b):  # the value nearer to failing
         if a is None:
@@ -113,15 +136,16 @@ def main(argv=None) -> int:
         return max(a, b) if "min" in tol[metric] else min(a, b)
 
     print(f"host: {cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"{len(cases)} cases")
-    print("\nNoise: the worst value over every case and noise row, and how far inside the tolerance it is.")
+          f"{len(cases)} cases ({len(cases) - len(own)} fast paths)")
+    print(f"\nNoise: the worst value over the {len(own_names)} cases judged by the default tolerances and every "
+          "noise row, and how far inside the tolerance it is.")
     print("\n| metric | tolerance | worst noise | margin |")
     print("|---|---|---|---|")
     summary: dict[str, dict] = {"noise": {}, "changes": {}}
     for m in metrics:
         noise = None
-        for family, _, _, values, _ in rows:
-            if family == "noise" and values.get(m) is not None:
+        for family, _, case, values, _ in rows:
+            if family == "noise" and case in own_names and values.get(m) is not None:
                 noise = worse(m, noise, values[m])
         bound = tol[m].get("max", tol[m].get("min"))
         upper = "max" in tol[m]
@@ -129,12 +153,12 @@ def main(argv=None) -> int:
         print(f"| {m} | {'<=' if upper else '>='} {bound:g} | {noise:.3g} | {margin} |")
         summary["noise"][m] = {"tolerance": tol[m], "worst_noise": noise}
 
-    print("\nChanges: per metric, the least-changed value over all cases; ** = beyond the tolerance in every case.")
+    print("\nChanges: per metric, the least-changed value over those cases; ** = beyond the tolerance in every case.")
     print("\n| change | cases caught | " + " | ".join(metrics) + " |")
     print("|---|---|" + "---|" * len(metrics))
     ok = True
     for name in list(CHANGES) + ["vocoder tanh -> hard clip"]:
-        sel = [r for r in rows if r[1] == name]
+        sel = [r for r in rows if r[1] == name and r[2] in own_names]
         n_caught = sum(bool(r[4]) for r in sel)
         ok &= n_caught == len(sel)
         cells = []
@@ -150,12 +174,38 @@ def main(argv=None) -> int:
             cells.append(f"**{least:.3g}**" if beyond else f"{least:.3g}")
             summary["changes"].setdefault(name, {})[m] = least
         print(f"| {name} | {n_caught}/{len(sel)} | " + " | ".join(cells) + " |")
+
+    print("\nPer case: the worst float noise of each checked metric (1 and 2 threads; 1e-6 relative and +-1 ulp "
+          "on a golden of its own) and, in brackets, its margin to the case's tolerance; then how many of the "
+          "real changes it catches. A fast path is judged against its owner's golden by its own bounds.")
+    shown = ["peak_relative_diff", "spectral_distance", "spectral_distance_worst_frame", "spectral_distance_hf",
+             "si_sdr", "lsd_lf", "lsd_hf", "level_difference_db"]
+    print("\n| case | " + " | ".join(shown) + " | changes caught |")
+    print("|---|" + "---|" * (len(shown) + 1))
+    per_case = {}
+    for case in cases:
+        case_tol = store.tolerances(settings.key, case.name, case_layer=G.case_tolerances(case))
+        worst: dict[str, float | None] = {}
+        for family, _, name, values, _ in rows:
+            if family == "noise" and name == case.name:
+                for m, v in values.items():
+                    if v is None:
+                        continue
+                    w = worst.get(m)
+                    worst[m] = v if w is None else (min(w, v) if "min" in case_tol[m] else max(w, v))
+        changes = [r for r in rows if r[0] == "change" and r[2] == case.name]
+        ok &= all(bool(r[4]) for r in changes)
+        caught = f"{sum(bool(r[4]) for r in changes)}/{len(changes)}" if changes else "-"
+        cells = [_margin(m, case_tol[m], worst.get(m)) if m in case_tol else "-" for m in shown]
+        print(f"| {case.name} | " + " | ".join(cells) + f" | {caught} |")
+        per_case[case.name] = {"tolerances": case_tol, "worst_noise": worst}
+
     false_alarms = [(r[1], r[2], r[4]) for r in rows if r[0] == "noise" and r[4]]
     ok &= not false_alarms
     print(f"\nnoise rows failing a check: {false_alarms or 'none'}")
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"host": cpu_model(), "summary": summary,
+            {"host": cpu_model(), "summary": summary, "per_case": per_case,
              "rows": [{"family": f, "perturbation": n, "case": c, "values": v, "caught_by": k}
                       for f, n, c, v, k in rows]}, indent=2, default=float) + "\n")
     return 0 if ok else 1

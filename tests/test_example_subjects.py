@@ -44,7 +44,18 @@ def _load(name: str):
     return module
 
 
+def _load_beside(name: str):
+    """An example that imports its neighbour by name (as the subject loader lets it)."""
+    sys.path.append(str(EXAMPLES))
+    try:
+        return _load(name)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+
 def _check_beside_a_raising_model_py(tmp_path: Path, example: str, *extra: str) -> tuple[int, dict, str]:
+    for neighbour in ("seed_reconstruction.py",) if example != "seed_reconstruction" else ():
+        shutil.copy(EXAMPLES / neighbour, tmp_path / neighbour)  # the examples that build on it import it
     shutil.copy(EXAMPLES / f"{example}.py", tmp_path / f"{example}.py")
     (tmp_path / "model.py").write_text("raise RuntimeError('the wrong model.py was imported')\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -114,6 +125,27 @@ def test_reconstruction_acceptance_command(tmp_path):
     status = {s["name"]: s["status"] for s in data["stages"]}
     assert status["state_dict"] == "pass"
     assert [n for n, s in status.items() if s == "fail"] == ["vocoder"]
+
+
+def test_published_reconstruction_is_hard_coded_to_the_released_size():
+    """seed_reconstruction_full: the released network whatever the fixtures; tiny fixtures are refused."""
+    from audiosr_model import config as cfg
+    from audiosr_model.load import skeleton
+
+    full = _load_beside("seed_reconstruction_full")
+    net, ours = full.build_published_network(), skeleton(cfg.preset("basic"))
+    a, b = net.state_dict(), ours.state_dict()
+    assert a.keys() == b.keys() and all(a[k].shape == b[k].shape for k in a)
+    assert net.first_stage_model.vocoder.ups[1].output_padding == (1,)
+    assert net.first_stage_model.vocoder.ups[0].in_channels == 1536
+
+
+@needs_fixtures
+def test_published_reconstruction_refuses_tiny_fixtures(tmp_path):
+    code, data, out = _check_beside_a_raising_model_py(tmp_path, "seed_reconstruction_full")
+    assert code == 2 and not data, out
+    line = out.strip().splitlines()[-1]
+    assert "released model's size (basic)" in line and "'tiny'" in line and "Traceback" not in out
 
 
 # --------------------------------------------------------------------------- ONNX Runtime

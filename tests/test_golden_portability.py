@@ -4,8 +4,9 @@ Both directions, without a second machine:
 
 * float-rounding noise never fails a golden: the outputs recomputed with 1 and
   with 2 torch threads (another reduction order, as another CPU vendor or BLAS
-  kernel gives), and the committed goldens perturbed by relative noise of 1e-6
-  and by +-1 ulp, all pass;
+  kernel gives; the fast paths against the golden they name, under their
+  bounds), and the committed goldens perturbed by relative noise of 1e-6 and by
+  +-1 ulp, all pass; several channels are compared one by one;
 * every real change fails: 0.5 dB of gain, a 1 ms shift, the band above the
   cutoff removed, one click at -40 dBFS (and, in test_golden_detects_change.py,
   a changed vocoder).
@@ -31,15 +32,18 @@ def _committed(golden_store, audiosr_settings):
     return cases
 
 
-# every case, in the fast tier: no model runs here, only comparisons (about 1 s a case)
+# every case with a golden of its own, in the fast tier: no model runs here, only comparisons (about 1 s a case;
+# the 28 s one takes ten times that and runs with the slow tier)
 CASES = G.load_cases()
+OWN = [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if "chunking" in c.covers else [])
+       for c in CASES if not c.golden]
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
+@pytest.mark.parametrize("case", OWN)
 def test_rounding_noise_passes_and_real_changes_fail(case, golden_store, audiosr_settings):
     if not golden_store.exists(audiosr_settings.key, case.name):
         pytest.skip(f"no committed golden {audiosr_settings.key}/{case.name}")
-    golden = golden_store.load(audiosr_settings.key, case.name).waveform
+    golden = golden_store.load(audiosr_settings.key, case.name).frames
     for name, perturb in NOISE.items():
         res = golden_store.compare(case, perturb(golden, case.cutoff_hz), audiosr_settings, write_obtained=False)
         assert res.status == "within_tolerance", f"{name}: {res.rows()}"
@@ -48,14 +52,22 @@ def test_rounding_noise_passes_and_real_changes_fail(case, golden_store, audiosr
         assert res.status == "failed", f"{name} was not caught: {res.rows()}"
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_outputs_recomputed_with_other_thread_counts_pass(threads, golden_store, audiosr_settings, audiosr_net,
-                                                          enhance):
-    cases = [c for c in _committed(golden_store, audiosr_settings) if c.tier == "fast"]
+def _tier(tier: str) -> list:
+    return [pytest.param(t, tier, id=f"{tier}-{t}", marks=[pytest.mark.slow] if tier == "full" else [])
+            for t in (1, 2)]
+
+
+@pytest.mark.parametrize("threads,tier", _tier("fast") + _tier("full"))
+def test_outputs_recomputed_with_other_thread_counts_pass(threads, tier, golden_store, audiosr_settings, audiosr_net,
+                                                          enhance, golden_outputs):
+    """Every case of the tier, fast paths included (each against the golden it names, under its bounds)."""
+    committed = {c.name for c in _committed(golden_store, audiosr_settings)}
+    cases = [c for c in golden_store.cases() if c.tier == tier and c.golden_name in committed
+             and G.not_applicable(c, audiosr_net) is None]  # bf16 needs native bfloat16
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        obtained = {c.name: enhance(c) for c in cases}
+        obtained = {c.name: golden_outputs(c, enhance) for c in cases}
     finally:
         torch.set_num_threads(before)
     for case in cases:

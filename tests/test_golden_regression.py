@@ -2,7 +2,9 @@
 
 Each case is enhanced with the session's model (tiny preset, random weights
 seed 0; or --audiosr-checkpoint) with seed 42, 2 DDIM steps, guidance 3.5 and
-the preserve level, and compared with golden/regression/<checkpoint-key>/<case>.
+the preserve level, then the case's own enhance options (cases.json), and
+compared with golden/regression/<checkpoint-key>/<case> (a fast path: with the
+golden of the case it names, under its measured bounds).
 The "fast" cases run in the default tier; the rest are marked slow (each case
 costs a full 5.12 s segment of the model, whatever its length).
 
@@ -16,9 +18,9 @@ from __future__ import annotations
 
 import pytest
 
-from audiosr_verify.golden import load_cases
+from audiosr_verify import golden as G
 
-CASES = load_cases()
+CASES = G.load_cases()
 
 
 def _param(case):
@@ -32,5 +34,11 @@ def test_case_index_is_present():
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
-def test_golden_case(case, enhance, golden_check):
-    golden_check(case, enhance(case))
+def test_golden_case(case, enhance, golden_check, audiosr_settings, request, golden_outputs):
+    if audiosr_settings.subject:  # a subject's schema enhance (faithful level, channel 0): no product option
+        why = case.schema_problem() and f"--audiosr-subject {audiosr_settings.subject}: {case.schema_problem()}"
+    else:  # a fast path the host has none of (bf16 without native bfloat16)
+        why = G.not_applicable(case, request.getfixturevalue("audiosr_net"))
+    if why:
+        pytest.skip(why)
+    golden_check(case, golden_outputs(case, enhance))

@@ -147,6 +147,9 @@ def test_si_sdr_and_snr_at_20_db():
     z = np.zeros(100)
     assert M.snr(z, z) == math.inf and M.snr(z, x[:100]) == -math.inf
     assert M.si_sdr(z, x[:100]) == -math.inf
+    # an all-zero (or constant) output against a real signal is the worst estimate, not a perfect one
+    assert M.si_sdr(x[:100], z) == -math.inf and M.si_sdr(x[:100], z + 0.5) == -math.inf
+    assert M.si_sdr(z, z) == math.inf  # silence for silence is still exact
 
 
 # --------------------------------------------------------------------------- mel

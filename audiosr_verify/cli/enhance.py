@@ -205,8 +205,7 @@ def _enhance_all(args, targets: list[Path], fmt: str, reservation) -> tuple[int,
     from rich.console import Console
 
     from audiosr_model import memory, timings
-    from audiosr_model.precision import apply_precision
-    from audiosr_model.unet import set_attention
+    from audiosr_model.speed import fast_network
 
     console = Console(stderr=True)
     memory.configure()  # activations from a warm heap, trimmed between stages (model/memory.py)
@@ -215,16 +214,9 @@ def _enhance_all(args, targets: list[Path], fmt: str, reservation) -> tuple[int,
     with console.status("loading model"):
         t0 = time.perf_counter()
         net, described = load_network(args)
-        if ((args.precision, args.attention) != ("fp32", "math") or args.compile) and args.random_weights:
-            import copy
-
-            net = copy.deepcopy(net)  # random weights are a cached, shared network: never change it in place
-        apply_precision(net, args.precision)
-        set_attention(net.unet, args.attention)
-        if args.compile:
-            from audiosr_model.compiled import compile_unet
-
-            compile_unet(net)
+        # the one home of the speed options (shared with the fast-path goldens and the precision subjects);
+        # random weights are a cached, shared network: copied before they are changed
+        net = fast_network(net, args.precision, args.attention, args.compile, copy_first=bool(args.random_weights))
         memory.release()  # what loading freed (a checkpoint's buffers) goes back before the first chunk
         if collect is not None:
             collect.add("load", time.perf_counter() - t0)

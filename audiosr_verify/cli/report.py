@@ -40,7 +40,9 @@ def _store_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--subject", metavar="SUBJECT", default=None,
                    help="check (or update) the goldens of a subject's enhance (faithful level, channel 0) instead "
                    "of ours: reference, original, module:factory or file.py:factory; goldens live under "
-                   "<weights>-faithful-first")
+                   "<weights>-faithful-first, and cases that need the product's options are not applicable. "
+                   "fault:NAME (our product with one fault) runs the product with every case's options against "
+                   "our own goldens (check only)")
 
 
 def add_verbs(sub) -> None:
@@ -60,7 +62,8 @@ def add_verbs(sub) -> None:
 
     g = sub.add_parser("golden", help="check or update the golden regression outputs",
                        description="Enhance the regression inputs (seed 42, 2 DDIM steps, guidance 3.5, "
-                       "preserve level) and compare with, or write, golden/regression/<checkpoint-key>/.")
+                       "preserve level, then each case's own enhance options from cases.json) and compare with, "
+                       "or write, golden/regression/<checkpoint-key>/. check also prints what each case exercises.")
     gsub = g.add_subparsers(dest="golden_command", metavar="ACTION")
     gsub.required = True
     p = gsub.add_parser("check", help="compare with the goldens (exit 1 on any failure)",
@@ -81,10 +84,12 @@ def add_verbs(sub) -> None:
 def _run_settings(args, console):
     """The golden run's settings (and so its store key), known before any model is loaded."""
     from audiosr_verify.golden import RunSettings
+    from audiosr_verify.subjects.loader import runs_product
 
     if not args.checkpoint:
         args.random_weights = True  # the bundled default
-    if getattr(args, "subject", None):
+    product = runs_product(getattr(args, "subject", None))  # our product with a fault: our goldens, our settings
+    if getattr(args, "subject", None) and not product:
         preset = args.preset or ("basic" if args.checkpoint else "tiny")
         if args.checkpoint:
             with console.status("hashing checkpoint (sha256)"):
@@ -92,10 +97,11 @@ def _run_settings(args, console):
                                                   mix="first", subject=args.subject)
         return RunSettings.for_subjects(args.subject, preset=preset, weights_seed=args.weights_seed)
     name = args._checked_config.name
+    subject = args.subject if product else None
     if args.checkpoint:
         with console.status("hashing checkpoint (sha256)"):
-            return RunSettings.for_checkpoint(args.checkpoint, preset=name)
-    return RunSettings(preset=name, weights_seed=args.weights_seed)
+            return RunSettings.for_checkpoint(args.checkpoint, preset=name, subject=subject)
+    return RunSettings(preset=name, weights_seed=args.weights_seed, subject=subject)
 
 
 def _preflight(store, cases, settings, update: bool) -> None:
@@ -109,7 +115,7 @@ def _preflight(store, cases, settings, update: bool) -> None:
     store.tolerances(settings.key, cases[0].name)
     if not update:
         for case in cases:
-            store.load(settings.key, case.name)
+            store.load(settings.key, case.golden_name)
 
 
 @contextlib.contextmanager
@@ -123,7 +129,8 @@ def _golden_source(args, console, store, settings):
         yield net, described
         return
     from audiosr_verify.checks.subject_check import opened_subject
-    from audiosr_verify.golden import subject_producer
+    from audiosr_verify.golden import product_producer, subject_producer
+    from audiosr_verify.subjects.loader import runs_product
 
     preset = args.preset or ("basic" if args.checkpoint else "tiny")
     console.print(f"loading subject {args.subject}", highlight=False)
@@ -131,7 +138,10 @@ def _golden_source(args, console, store, settings):
 
     device = str(resolve_device(args.device))
     with opened_subject(args.subject, args.checkpoint, preset, args.weights_seed, device) as subject:
-        yield subject_producer(subject, settings, store.inputs_dir), f"subject {subject.name}"
+        if runs_product(args.subject):
+            yield product_producer(subject, settings, store.inputs_dir), f"our product with {subject.name}"
+        else:
+            yield subject_producer(subject, settings, store.inputs_dir), f"subject {subject.name}"
 
 
 def _store_and_cases(args):
@@ -164,9 +174,23 @@ def _store_and_cases(args):
     return store, cases
 
 
+def _runnable(args, cases) -> None:
+    """A subject's schema enhance runs no product option: a selection of nothing else is one line, not a run.
+
+    (In a mixed selection the cases it cannot run are reported as not applicable, with why.)
+    """
+    from audiosr_verify.subjects.loader import runs_product
+
+    subject = getattr(args, "subject", None)
+    if subject and not runs_product(subject) and all(c.schema_problem() for c in cases):
+        why = "; ".join(f"{c.name} {c.schema_problem()}" for c in cases[:3])
+        raise AudioSRError(f"a subject's enhance (faithful level, channel 0) can run none of the selected cases: "
+                           f"{why}")
+
+
 def _require_goldens(store, cases, settings) -> None:
     """`golden check` with no golden at all for the selected cases compares nothing: one line, not a run."""
-    if not any(store.exists(settings.key, c.name) for c in cases):
+    if not any(store.exists(settings.key, c.golden_name) for c in cases):
         raise AudioSRError(f"no golden for any of the {len(cases)} selected case(s) under key {settings.key}; "
                            "nothing to compare (write them with: audiosr-verify golden update)",
                            store.key_dir(settings.key))
@@ -177,7 +201,7 @@ def _store_files(store, cases, settings) -> list[Path]:
     files = [store.inputs_dir / "cases.json"]
     for case in cases:
         files += [p for p in (store.input_path(case),) if p is not None]
-        files += [store.case_dir(settings.key, case.name) / n for n in ("meta.json", "output.safetensors")]
+        files += [store.case_dir(settings.key, case.golden_name) / n for n in ("meta.json", "output.safetensors")]
     key_dir = store.key_dir(settings.key)
     return files + [key_dir / "tolerances.json"]
 
@@ -212,7 +236,9 @@ def cmd_golden(args) -> int:
 
     err = Console(stderr=True)
     store, cases = _store_and_cases(args)
+    _runnable(args, cases)
     if args.update:
+        _refuse_product_update(args)
         _writable_store(store.root)
     settings = _run_settings(args, err)
     _preflight(store, cases, settings, args.update)
@@ -230,6 +256,15 @@ def cmd_golden(args) -> int:
     return EXIT_OK if run.passed else EXIT_FAILED
 
 
+def _refuse_product_update(args) -> None:
+    """A fault subject runs against our own goldens: writing its outputs there would make the fault the golden."""
+    from audiosr_verify.subjects.loader import runs_product
+
+    if runs_product(getattr(args, "subject", None)):
+        raise AudioSRError(f"golden update --subject {args.subject}: a fault subject is checked against our own "
+                           "goldens, which only our model writes (golden update without --subject)")
+
+
 def _writable_store(root: Path) -> None:
     """`golden update` writes under ``root``: it must be (or be able to become) a writable directory.
 
@@ -241,6 +276,24 @@ def _writable_store(root: Path) -> None:
     root = check_output_dir(root)
     if root.is_dir():
         probe_directory(root)
+
+
+def _print_coverage(out, run, store, settings) -> None:
+    """What each case of the run exercises: its input, the enhance options it runs, stage: path (README table)."""
+    from rich.table import Table
+
+    from audiosr_verify.golden.coverage import coverage_rows
+
+    by_name = {c.name: c for c in store.cases()}
+    rows = coverage_rows([by_name[r.case] for r in run.results if r.case in by_name], settings, store.inputs_dir)
+    if not rows:
+        return
+    table = Table(title="what the cases exercise (audiosr_verify/golden/coverage.py)", title_justify="left")
+    for col in rows[0]:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row.values())
+    out.print(table)
 
 
 def _cases_done(run, update: bool) -> str:
@@ -271,11 +324,14 @@ def _print_golden(args, run, store, settings, reserved) -> None:
         table.add_row(*row, style=None if r.passed else "red")
     out.print(table)
     if not args.update:
+        _print_coverage(out, run, store, settings)
         from audiosr_verify.report.render import case_table_text
 
         for r in run.results:
             if not r.passed:
                 out.print(case_table_text(r, width=out.width), highlight=False, markup=False)
+            elif r.status == "not_applicable":
+                out.print(r.summary_line(), highlight=False, markup=False)
     if args.json:
         import json
 

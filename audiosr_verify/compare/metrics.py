@@ -58,6 +58,9 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "n_fft=2048 hop=512, floor F = rms(r)*||hann_2048||_2*10^(-60/20): the bin magnitude of white noise "
     "60 dB below the reference's RMS",
     "spectral_distance_worst_frame": "v2: max_t of mean_f of the spectral_distance terms (dB)",
+    # added without a version change: no earlier golden checks it, and no other definition changed
+    "level_difference_db": "v2: |20log10(rms(e)/rms(r))| (dB), rms after removing the mean (0 when both are "
+    "silent, inf when one is)",
     "spectral_distance_hf": "v2: spectral_distance over bins with frequency >= cutoff_hz (dB)",
     "line_artifact_score": "v1: max over bins >= 20 Hz not persistent in the reference of the fraction of "
     "active frames where the bin is a local max 10 dB above both one-sided neighbour medians (24 bins, guard 3), "
@@ -253,6 +256,19 @@ def peak_relative_diff(reference: Any, estimate: Any) -> float:
     return diff / peak
 
 
+def level_difference_db(reference: Any, estimate: Any) -> float:
+    """``|20 log10(rms(e) / rms(r))|`` in dB, each RMS taken after removing the mean.
+
+    The level term of the reduced-precision bounds (`checks.precision.BOUNDS`, ``level_db``), as a golden
+    metric: bf16 moves the output level by about 0.02 dB. 0 when both are silent, ``inf`` when one is.
+    """
+    ref, est = _as_pair(reference, estimate)
+    rms_r, rms_e = (float(np.sqrt(np.mean((x - x.mean()) ** 2))) for x in (ref, est))
+    if rms_r == 0 or rms_e == 0:
+        return 0.0 if rms_r == rms_e else math.inf
+    return abs(20.0 * math.log10(rms_e / rms_r))
+
+
 def spectral_distance(
     reference: Any,
     estimate: Any,
@@ -316,11 +332,14 @@ def si_sdr(reference: Any, estimate: Any) -> float:
     residual ``n = e - s`` and ``SI-SDR = 10 log10(|s|^2 / |n|^2)``.
     Returns ``+inf`` when the residual is exactly zero (e.g. both silent / constant),
     ``-inf`` when the reference is silent (zero-mean) but the estimate is not, or the
-    estimate is orthogonal to the reference.
+    estimate is orthogonal to the reference, or the estimate is silent (zero-mean) but the
+    reference is not: an all-zero output is the worst estimate, never a perfect one.
     """
     ref, est = _as_pair(reference, estimate)
     ref, est = ref - ref.mean(), est - est.mean()
     ref_energy = float(np.dot(ref, ref))
+    if ref_energy > 0 and not np.any(est):
+        return -math.inf
     target = ref * (np.dot(est, ref) / ref_energy) if ref_energy > 0 else np.zeros_like(ref)
     noise = est - target
     return _ratio_db(float(np.dot(target, target)), float(np.dot(noise, noise)))
@@ -696,7 +715,7 @@ def compute_all(reference: Any, estimate: Any, sample_rate: float, cutoff_hz: fl
     ``log_mel_l1``, ``mr_stft``, ``spectral_convergence``, ``lufs_reference``,
     ``lufs_estimate``, ``loudness_difference``, ``line_artifact_score`` (estimate vs
     reference), ``peak_relative_diff``, ``spectral_distance``,
-    ``spectral_distance_worst_frame``.  Only when ``cutoff_hz`` is given: ``lsd_hf``,
+    ``spectral_distance_worst_frame``, ``level_difference_db``.  Only when ``cutoff_hz`` is given: ``lsd_hf``,
     ``lsd_lf``, ``high_band_energy_ratio``, ``spectral_distance_hf``.  Values may be ``inf``/``-inf`` for silent inputs, never NaN.
     """
     ref, est = _as_pair(reference, estimate)
@@ -713,6 +732,7 @@ def compute_all(reference: Any, estimate: Any, sample_rate: float, cutoff_hz: fl
         "loudness_difference": loudness_difference(ref, est, sample_rate),
         "line_artifact_score": detect_line_artifacts(est, sample_rate, reference=ref).score,
         "peak_relative_diff": peak_relative_diff(ref, est),
+        "level_difference_db": level_difference_db(ref, est),
     }
     distance = spectral_distance(ref, est, sample_rate, cutoff_hz)
     result["spectral_distance"] = distance.mean_db
@@ -734,6 +754,7 @@ __all__ = [
     "detect_line_artifacts",
     "high_band_energy_ratio",
     "hz_to_mel_slaney",
+    "level_difference_db",
     "log_mel_l1",
     "loudness_difference",
     "loudness_lufs",

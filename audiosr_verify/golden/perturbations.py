@@ -11,8 +11,9 @@ the same thing:
   notice (0.5 dB of gain, a 1 ms shift, the band above the cutoff removed, one
   click at -40 dBFS). A golden check must FAIL on these.
 
-Every function takes a float32 waveform at 48 kHz and returns a new float32 array
-of the same length; randomness comes from an explicit seed.
+Every function takes a float32 waveform at 48 kHz, ``[N]`` or ``[N, C]`` (frames
+first, as a multi-channel golden is compared), and returns a new float32 array of
+the same shape; randomness comes from an explicit seed.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def shift(x: np.ndarray, seconds: float = 1e-3) -> np.ndarray:
     n = int(round(seconds * SAMPLE_RATE))
     x32 = np.asarray(x, dtype=np.float32)
     out = np.zeros_like(x32)
-    out[n:] = x32[: x32.size - n]
+    out[n:] = x32[: x32.shape[0] - n]
     return out
 
 
@@ -62,15 +63,18 @@ def remove_band_above(x: np.ndarray, cutoff_hz: float | None) -> np.ndarray:
     """
     cutoff = 8000.0 if cutoff_hz is None else float(cutoff_hz)
     x64 = np.asarray(x, dtype=np.float64)
-    spectrum = np.fft.rfft(x64)
-    spectrum[np.fft.rfftfreq(x64.size, 1 / SAMPLE_RATE) >= cutoff] = 0
-    return np.fft.irfft(spectrum, x64.size).astype(np.float32)
+    n = x64.shape[0]
+    spectrum = np.fft.rfft(x64, axis=0)  # each channel on its own
+    spectrum[np.fft.rfftfreq(n, 1 / SAMPLE_RATE) >= cutoff] = 0
+    return np.fft.irfft(spectrum, n, axis=0).astype(np.float32)
 
 
 def add_click(x: np.ndarray, dbfs: float = -40.0, at: float = 0.5) -> np.ndarray:
-    """One sample at fraction ``at`` of the length raised by ``10**(dbfs/20)`` (-40 dBFS = 0.01)."""
+    """One sample at fraction ``at`` of the length raised by ``10**(dbfs/20)`` (-40 dBFS = 0.01); in the
+    first channel only of several."""
     out = np.array(x, dtype=np.float32, copy=True)
-    out[min(int(at * out.size), out.size - 1)] += np.float32(10 ** (dbfs / 20))
+    i = min(int(at * out.shape[0]), out.shape[0] - 1)
+    out[(i, 0) if out.ndim == 2 else i] += np.float32(10 ** (dbfs / 20))
     return out
 
 

@@ -6,7 +6,7 @@ Layout (one directory per checkpoint, so goldens of several live side by side)::
         tolerances.json              optional: {"default": {...}, "cases": {"<case>": {...}}}
         <case>/output.safetensors    the reference waveform, float32 [N] at 48 kHz ("waveform")
         <case>/meta.json             how it was made: input + sha256, model, run, versions, metrics
-        <case>/output.flac           16-bit copy to listen to (never compared)
+        <case>/output.flac           16-bit copy to listen to, its first LISTEN_SECONDS (never compared)
         <case>/obtained.*            written beside the reference when a comparison FAILS
         <case>/comparison.json       (ignored by git; removed again when the case passes)
 
@@ -31,19 +31,25 @@ import json
 import os
 import platform
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 from audiosr_model.errors import AudioSRError
+from audiosr_verify.golden.cases import (
+    CASE_OPTIONS, CASES_FILE, GoldenCase, default_inputs_dir, load_cases, options_text, select_cases,
+)
 from audiosr_verify.golden.policy import (
     DEFAULT_TOLERANCES,
     SAMPLE_RATE,
     MetricCheck,
+    compare_outputs,
     compare_waveforms,
+    fast_path_tolerances,
     merge_tolerances,
+    output_tolerances,
 )
 from audiosr_verify.util.atomic import atomic_write, publish_dir, published_dir, write_error
 from audiosr_verify.util.hashing import sha256_array, sha256_file
@@ -53,7 +59,6 @@ from audiosr_verify.util.safe_open import (
     MAX_GOLDEN_WAVEFORM_BYTES,
     TOLERANCES_SHAPE,
     read_bytes,
-    read_json,
     read_json_as,
 )
 
@@ -62,20 +67,20 @@ WAVEFORM_KEY = "waveform"
 GOLDEN_FILES = ("output.safetensors", "meta.json", "output.flac")
 OBTAINED_FILES = ("obtained.safetensors", "obtained.flac", "comparison.json")
 TOLERANCES_FILE = "tolerances.json"
-CASES_FILE = "cases.json"
 UPDATE_HINT = "pytest tests/test_golden_regression.py --golden-update  (or: audiosr-verify golden update)"
 
-STATUSES = ("identical", "within_tolerance", "updated", "failed", "stale", "missing", "error")
-PASSING = ("identical", "within_tolerance", "updated")
+STATUSES = ("identical", "within_tolerance", "updated", "failed", "stale", "missing", "error", "not_applicable")
+# not_applicable: the source cannot run the case here (`not_applicable`: a subject's schema enhance and a product
+# option, or bf16 without native bfloat16); it passes nothing on its own: a run is OK only when it compared
+# something (GoldenRun.passed)
+PASSING = ("identical", "within_tolerance", "updated", "not_applicable")
+RUN_OPTION_DEFAULTS = {"out_format": "wav", "precision": "fp32", "attention": "math", "batch_chunks": 1,
+                       "compile": False}
 
 
 def default_root() -> Path:
     """``regression/`` of the harness's data (the repository's ``golden/regression``)."""
     return data_dir() / "regression"
-
-
-def default_inputs_dir() -> Path:
-    return data_dir() / "regression_inputs"
 
 
 def in_ci() -> bool:
@@ -130,6 +135,12 @@ class RunSettings:
                    checkpoint_sha256=sha256_file(path), **run)
 
     subject: str | None = None  # a subject's enhance (faithful level, channel 0) instead of ours
+    # enhance's other options; a case sets them (`GoldenCase.options`), the store's run leaves them off
+    out_format: str = "wav"
+    precision: str = "fp32"
+    attention: str = "math"
+    batch_chunks: int = 1
+    compile: bool = False
 
     @property
     def key(self) -> str:
@@ -152,8 +163,18 @@ class RunSettings:
         return {"preset": self.preset, "weights": "random", "weights_seed": self.weights_seed}
 
     def run_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "steps": self.steps, "guidance_scale": self.guidance_scale,
-                "level_mode": self.level_mode, "mix": self.mix}
+        """What a golden records of its run: the sampling settings, then any other option not at its default
+        (so the goldens made before those options existed still match)."""
+        run = {"seed": self.seed, "steps": self.steps, "guidance_scale": self.guidance_scale,
+               "level_mode": self.level_mode, "mix": self.mix}
+        return run | {k: getattr(self, k) for k, off in RUN_OPTION_DEFAULTS.items() if getattr(self, k) != off}
+
+    def for_case(self, case: "GoldenCase") -> "RunSettings":
+        """These settings with the case's own ``enhance`` options: what runs it. The golden's directory is
+        still this store's (``self.key``), never the result's."""
+        if not case.options:
+            return self
+        return replace(self, **{CASE_OPTIONS[k]: v for k, v in case.options.items()})
 
     def describe(self) -> str:
         r = self.run_dict()
@@ -161,51 +182,6 @@ class RunSettings:
                  else f"random weights ({self.preset}, seed {self.weights_seed})")
         return (f"{model}; seed {r['seed']}, {r['steps']} DDIM steps, guidance {r['guidance_scale']}, "
                 f"level {r['level_mode']}")
-
-
-@dataclass(frozen=True)
-class GoldenCase:
-    """One regression input (a file under ``golden/regression_inputs``) and what it exercises."""
-
-    name: str
-    input: str | None  # file inside the inputs directory; None: a waveform handed over directly, no file
-    sample_rate: int | None
-    cutoff_hz: float | None  # nominal band limit of the input (for the above-cutoff metrics)
-    sha256: str
-    kind: str = "synthetic"  # synthetic | recording
-    tier: str = "full"  # fast: in the default test tier; full: with -m slow and in the report
-    description: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "input": self.input, "sample_rate": self.sample_rate,
-                "cutoff_hz": self.cutoff_hz, "sha256": self.sha256, "kind": self.kind,
-                "tier": self.tier, "description": self.description}
-
-
-def load_cases(inputs_dir: str | os.PathLike | None = None) -> list[GoldenCase]:
-    """The cases listed in ``<inputs_dir>/cases.json`` (written by tools/regression_inputs.py)."""
-    inputs_dir = Path(inputs_dir) if inputs_dir is not None else default_inputs_dir()
-    index = inputs_dir / CASES_FILE
-    if not os.path.lexists(index):  # present but not a regular file: refused by read_json, not "no cases"
-        return []
-    try:
-        data = read_json(index, "case index", max_bytes=16 << 20)  # bounded, regular file
-        return [GoldenCase(**{k: c[k] for k in GoldenCase.__dataclass_fields__ if k in c})
-                for c in data["cases"]]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise AudioSRError(f"malformed case index: {exc}", index) from None
-
-
-def select_cases(cases: list[GoldenCase], names: Iterable[str] | None) -> list[GoldenCase]:
-    """``cases`` restricted to ``names`` (all when empty); unknown names are an error."""
-    names = list(names or [])
-    if not names:
-        return list(cases)
-    by_name = {c.name: c for c in cases}
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        raise AudioSRError(f"unknown golden case {', '.join(unknown)}; known: {', '.join(by_name) or 'none'}")
-    return [by_name[n] for n in names]
 
 
 # --------------------------------------------------------------------------- results
@@ -279,7 +255,8 @@ class GoldenRun:
 
     @property
     def passed(self) -> bool:
-        return bool(self.results) and all(r.passed for r in self.results)
+        """Every case passed, and at least one was compared (or written): never OK on nothing."""
+        return any(r.status != "not_applicable" for r in self.results) and all(r.passed for r in self.results)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -303,10 +280,28 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8")
 
 
+PCM16_SCALE = 32768.0  # libsndfile reads 16-bit sample k as k / 32768
+
+
+def stored_dtype(x: np.ndarray) -> str:
+    """``int16`` when every sample of ``x`` is a 16-bit sample as read from a 16-bit file (``k / 32768``), else
+    ``float32``: a 16-bit output (``--format wav-pcm16``, ``flac-pcm16``) is kept as what the user's file holds,
+    exactly, in half the bytes."""
+    x = np.asarray(x, dtype=np.float32)
+    k = x.astype(np.float64) * PCM16_SCALE
+    exact = x.size and np.all(k == np.round(k)) and np.all((k >= -32768) & (k <= 32767))
+    return "int16" if exact else "float32"
+
+
 def _write_waveform(path: Path, x: np.ndarray, metadata: Mapping[str, str] | None = None) -> None:
+    """``x`` as one tensor: ``[N]``, or ``[N, C]`` frame-interleaved into ``[N * C]`` (as in a WAV file); float32,
+    or int16 where that is exact (`stored_dtype`; `read_waveform` gives the same float32 samples back)."""
     from safetensors.numpy import save_file
 
-    save_file({WAVEFORM_KEY: np.ascontiguousarray(x, dtype=np.float32)}, str(path), metadata=dict(metadata or {}))
+    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    if stored_dtype(x) == "int16":
+        x = np.round(x.astype(np.float64) * PCM16_SCALE).astype(np.int16)
+    save_file({WAVEFORM_KEY: x}, str(path), metadata=dict(metadata or {}))
 
 
 def read_waveform(path: str | os.PathLike) -> np.ndarray:
@@ -319,21 +314,73 @@ def read_waveform(path: str | os.PathLike) -> np.ndarray:
         raise AudioSRError(f"unreadable golden waveform: {exc}", path) from None
     if WAVEFORM_KEY not in data:
         raise AudioSRError(f"no {WAVEFORM_KEY!r} tensor in golden file", path)
-    return np.asarray(data[WAVEFORM_KEY], dtype=np.float32)
+    x = data[WAVEFORM_KEY]
+    if x.dtype == np.int16:  # a 16-bit output, kept as its samples (`stored_dtype`)
+        return (x.astype(np.float32) / np.float32(PCM16_SCALE)).astype(np.float32)
+    return np.asarray(x, dtype=np.float32)
+
+
+def _frames(x: np.ndarray) -> np.ndarray:
+    """An output as float32 ``[N]`` (mono) or ``[N, C]`` (frames first, as soundfile reads a file)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 2 and x.shape[1] == 1:
+        x = x[:, 0]
+    return np.ascontiguousarray(x if x.ndim <= 2 else x.reshape(-1))
+
+
+def _golden_frames(waveform: np.ndarray, meta: Mapping[str, Any], obtained: np.ndarray | None = None) -> np.ndarray:
+    """The stored golden (frame-interleaved, as a WAV file holds it) as ``[N]`` or ``[N, C]``.
+
+    The channel count is the meta's; a golden written before it was recorded is read with the obtained
+    output's, when the sizes agree (its bytes are the same frame-interleaved samples).
+    """
+    channels = int((meta.get("output") or {}).get("channels") or 0)
+    if not channels and obtained is not None:
+        channels = obtained.shape[1] if obtained.ndim == 2 and waveform.size == obtained.size else 1
+    if channels > 1 and waveform.ndim == 1 and waveform.size % channels == 0:
+        return waveform.reshape(-1, channels)
+    return waveform
+
+
+def _shape_text(x: np.ndarray) -> str:
+    return f"{x.shape[0]} samples" + (f" x {x.shape[1]} channels" if x.ndim == 2 else "")
+
+
+def case_tolerances(case: GoldenCase) -> dict[str, Any] | None:
+    """The case's own tolerance layer: a 16-bit output's (`policy.output_tolerances`), then a fast path's measured
+    bounds (`policy.fast_path_tolerances`); None when it has neither."""
+    from audiosr_model.audio_options import OUTPUT_FORMATS
+
+    fast = case.fast_paths()
+    fmt = case.options.get("format")
+    layers = [output_tolerances(OUTPUT_FORMATS[fmt][1]) if fmt in OUTPUT_FORMATS else None,
+              fast_path_tolerances(fast.get("precision", "fp32")) if fast else None]
+    layers = [layer for layer in layers if layer]
+    return {k: v for layer in layers for k, v in layer.items()} if layers else None
+
+
+LISTEN_SECONDS = 12.0  # a listening copy's length at most: what the report's players play (report.audio)
 
 
 def _write_flac(path: Path, x: np.ndarray) -> None:
+    """The 16-bit copy to listen to: its first `LISTEN_SECONDS` (a long golden is compared whole, never heard
+    whole; a 28 s copy would cost more than the golden itself)."""
     import soundfile as sf
 
-    sf.write(str(path), np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0), SAMPLE_RATE,
-             subtype="PCM_16", format="FLAC")
+    x = np.asarray(x, dtype=np.float64)[: int(LISTEN_SECONDS * SAMPLE_RATE)]
+    sf.write(str(path), np.clip(x, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="FLAC")
 
 
 @dataclass
 class Golden:
-    waveform: np.ndarray
+    waveform: np.ndarray  # as stored: [N], or [N * C] frame-interleaved
     meta: dict[str, Any]
     directory: Path
+
+    @property
+    def frames(self) -> np.ndarray:
+        """The waveform as ``[N]`` or ``[N, C]``, as an output is compared."""
+        return _golden_frames(self.waveform, self.meta)
 
 
 class GoldenStore:
@@ -366,12 +413,37 @@ class GoldenStore:
 
     def read_input(self, case: GoldenCase) -> tuple[np.ndarray, int] | None:
         """The case's input as a mono float32 array and its rate (None when the case has no input file)."""
+        channels = self.read_input_channels(case)
+        return None if channels is None else (channels[0].mean(axis=1), channels[1])
+
+    def read_input_channels(self, case: GoldenCase) -> tuple[np.ndarray, int] | None:
+        """The case's input as float32 ``[N, C]`` and its rate (None when the case has no input file)."""
         import soundfile as sf
 
         if self.input_path(case) is None:
             return None
         data, rate = sf.read(str(self.input_path(case)), dtype="float32", always_2d=True)
-        return data.mean(axis=1), int(rate)
+        return data, int(rate)
+
+    def _references(self, case: GoldenCase, obtained: np.ndarray) -> list[tuple[np.ndarray, int]] | None:
+        """Each output channel's input (the line detector's reference): one per channel kept, else the mix."""
+        data = self.read_input_channels(case)
+        if data is None:
+            return None
+        x, rate = data
+        if obtained.ndim == 2 and x.shape[1] == obtained.shape[1]:
+            return [(x[:, c], rate) for c in range(x.shape[1])]
+        return [(x.mean(axis=1), rate)]
+
+    def owner(self, case: GoldenCase) -> GoldenCase:
+        """The case whose golden ``case`` is compared with: itself, or for a fast path the case it names."""
+        if not case.golden:
+            return case
+        owners = [c for c in self.cases() if c.name == case.golden]
+        if not owners:
+            raise AudioSRError(f"case {case.name!r} is judged against the golden of {case.golden!r}, which is "
+                               "not in the case index", self.inputs_dir / CASES_FILE)
+        return owners[0]
 
     def exists(self, key: str, case: str) -> bool:
         d = published_dir(self.case_dir(key, case))  # the old case while an interrupted swap awaits recovery
@@ -385,14 +457,16 @@ class GoldenStore:
         meta = read_json_as(d / "meta.json", "golden meta", GOLDEN_META_SHAPE)  # bounded, shape checked
         return Golden(read_waveform(d / "output.safetensors"), meta, d)
 
-    def tolerances(self, key: str, case: str, meta: Mapping[str, Any] | None = None) -> dict[str, dict[str, float]]:
-        """Defaults, then ``<key>/tolerances.json`` default and per-case entries, then the meta's overrides."""
+    def tolerances(self, key: str, case: str, meta: Mapping[str, Any] | None = None,
+                   case_layer: Mapping[str, Any] | None = None) -> dict[str, dict[str, float]]:
+        """Defaults, the case's own layer (a fast path's measured bounds: `case_tolerances`), then
+        ``<key>/tolerances.json`` default and per-case entries, then the meta's overrides."""
         store: dict[str, Any] = {}
         path = self.key_dir(key) / TOLERANCES_FILE
         if os.path.lexists(path):  # present but not a regular file, or not JSON of the right shape: one line
             store = read_json_as(path, "tolerances", TOLERANCES_SHAPE)
-        return merge_tolerances(DEFAULT_TOLERANCES, store.get("default"), (store.get("cases") or {}).get(case),
-                                (meta or {}).get("tolerance_overrides"))
+        return merge_tolerances(DEFAULT_TOLERANCES, case_layer, store.get("default"),
+                                (store.get("cases") or {}).get(case), (meta or {}).get("tolerance_overrides"))
 
     # ---- meta
 
@@ -408,10 +482,12 @@ class GoldenStore:
             "input": {"file": case.input, "sha256": self.input_sha256(case), "sample_rate": case.sample_rate,
                       "cutoff_hz": case.cutoff_hz, "kind": case.kind, "description": case.description},
             "model": settings.model_dict(),
-            "run": settings.run_dict(),
+            "run": settings.for_case(case).run_dict(),
             "made_by": settings.subject or "audiosr_model (enhance_file)",
             "output": {"file": "output.safetensors", "listen": "output.flac", "sample_rate": SAMPLE_RATE,
-                       "samples": int(waveform.shape[-1]), "dtype": "float32",
+                       "listen_seconds": min(LISTEN_SECONDS, waveform.shape[0] / SAMPLE_RATE),
+                       "samples": int(waveform.shape[0]), "channels": int(waveform.shape[1]) if waveform.ndim == 2
+                       else 1, "dtype": stored_dtype(waveform), "layout": "frame-interleaved",
                        "sha256_float32": waveform_sha256(waveform),
                        "peak": float(np.max(np.abs(waveform))) if waveform.size else 0.0},
             "versions": library_versions(),
@@ -428,13 +504,15 @@ class GoldenStore:
         if (meta.get("input") or {}).get("sha256") != current:  # always the first reason (see compare)
             reasons.append(f"input {case.input or '(waveform)'} changed (sha256 {str(current)[:12]} vs golden's "
                            f"{str((meta.get('input') or {}).get('sha256'))[:12]})")
-        for part, now in (("model", settings.model_dict()), ("run", settings.run_dict())):
+        for part, now in (("model", settings.model_dict()), ("run", settings.for_case(case).run_dict())):
             then = meta.get(part) or {}
-            for k, v in now.items():
+            off = RUN_OPTION_DEFAULTS if part == "run" else {}  # options recorded only when not at their default
+            for k in list(now) + [k for k in then if k in off and k not in now]:
                 if k == "checkpoint_file":
                     continue
-                if then.get(k) != v:
-                    reasons.append(f"{part}.{k} is {v!r}, golden made with {then.get(k)!r}")
+                v, was = now.get(k, off.get(k)), then.get(k, off.get(k))
+                if was != v:
+                    reasons.append(f"{part}.{k} is {v!r}, golden made with {was!r}")
         return reasons
 
     def _notes(self, meta: Mapping[str, Any]) -> list[str]:
@@ -457,44 +535,55 @@ class GoldenStore:
 
     def compare(self, case: GoldenCase, obtained: np.ndarray, settings: RunSettings,
                 write_obtained: bool = True, ci: bool | None = None, update_hint: str | None = None) -> CaseResult:
-        """Compare ``obtained`` (float32 [N] at 48 kHz) with the case's golden.
+        """Compare ``obtained`` (float32 ``[N]``, or ``[N, C]`` for several channels, at 48 kHz) with the
+        case's golden: its own, or for a fast path the golden of the case it names (`GoldenCase.golden`),
+        judged under the fast path's measured bounds.
 
         ``update_hint``: the exact command that writes this case's golden (default: the store's).
         """
         key = settings.key
         hint = update_hint or self.update_hint
-        obtained = np.ascontiguousarray(np.asarray(obtained, dtype=np.float32).reshape(-1))
-        d = self.case_dir(key, case.name)
+        obtained = _frames(obtained)
+        owner = self.owner(case)
+        borrowed = owner is not case
+        d = self.case_dir(key, owner.name)
         input_path = self.input_path(case)
         result = CaseResult(case.name, key, "error", golden_dir=str(d),
                             input_path=None if input_path is None else str(input_path),
                             input_sample_rate=case.sample_rate, cutoff_hz=case.cutoff_hz, obtained=obtained,
                             update_hint=hint)
-        golden = self.load(key, case.name)
+        layer = case_tolerances(case)
+        golden = self.load(key, owner.name)
         if golden is None:
             ci = in_ci() if ci is None else ci
             result.status = "missing"
-            result.message = (f"no golden for case {case.name!r} under {d}"
+            result.message = (f"no golden for case {owner.name!r} under {d}"
                               + (" (CI is set: goldens are never created in CI; generate them locally and commit)"
                                  if ci else "") + f"; create it with: {hint}")
-            result.tolerances = self.tolerances(key, case.name)
+            result.tolerances = self.tolerances(key, case.name, case_layer=layer)
             return result
-        result.golden = golden.waveform
-        result.tolerances = tol = self.tolerances(key, case.name, golden.meta)
+        g = _golden_frames(golden.waveform, golden.meta, obtained)
+        result.golden = g
+        # a fast path is judged by its own bounds: the owner's per-case overrides are about the owner's noise
+        result.tolerances = tol = self.tolerances(key, case.name, None if borrowed else golden.meta, layer)
         result.notes = self._notes(golden.meta)
-        stale = self._stale_reasons(golden.meta, case, settings)
-        g = golden.waveform
+        if borrowed:
+            result.notes.insert(0, f"a fast path ({options_text(case.fast_paths())}) judged against the golden of "
+                                f"{owner.name} under its measured bounds; its obtained files are not written")
+        stale = self._stale_reasons(golden.meta, owner, settings)
         if g.shape == obtained.shape and g.tobytes() == obtained.tobytes():
             result.checks = [MetricCheck("peak_relative_diff", 0.0, "max",
                                          tol.get("peak_relative_diff", {}).get("max"), True)]
             result.status = "identical"
         elif g.shape != obtained.shape:
-            result.checks = [MetricCheck("length", float(obtained.size), "max", float(g.size), False)]
+            result.checks = [MetricCheck("length", float(obtained.shape[0]), "max", float(g.shape[0]), False)]
             result.status = "failed"
-            result.message = f"obtained {obtained.size} samples, golden has {g.size}"
+            result.message = f"obtained {_shape_text(obtained)}, golden has {_shape_text(g)}"
         else:
-            ref = self.read_input(case)
-            result.checks = compare_waveforms(g, obtained, tol, case.cutoff_hz, ref)
+            result.checks = compare_outputs(g, obtained, tol, case.cutoff_hz, self._references(case, obtained))
+            if obtained.ndim == 2:
+                result.notes.append(f"{obtained.shape[1]} channels compared one by one (each against its own "
+                                    "peak and level); each row is the worst channel's")
             ok = all(c.passed is not False for c in result.checks)
             result.status = "within_tolerance" if ok else "failed"
             if not ok:
@@ -505,6 +594,10 @@ class GoldenStore:
             what = ("stale golden: the input changed" if stale[0].startswith("input ")
                     else "stale golden: made with other settings")
             result.message = f"{what}: {'; '.join(stale)}. Not a verdict on the model: review, then run {hint}"
+        if borrowed:
+            if result.passed:
+                result.message = f"against the golden of {owner.name} ({options_text(case.fast_paths())})"
+            return result  # the owner's directory holds the owner's obtained files only
         if result.passed:
             self._remove_obtained(d)
         elif write_obtained:
@@ -512,9 +605,14 @@ class GoldenStore:
         return result
 
     def update(self, case: GoldenCase, obtained: np.ndarray, settings: RunSettings) -> CaseResult:
-        """Write (or replace) the case's golden atomically: temp directory, then rename."""
+        """Write (or replace) the case's golden atomically: temp directory, then rename.
+
+        A fast path has no golden of its own (`GoldenCase.golden`): it is compared instead, and writes nothing.
+        """
+        if case.golden:
+            return self.compare(case, obtained, settings, write_obtained=False)
         key = settings.key
-        obtained = np.ascontiguousarray(np.asarray(obtained, dtype=np.float32).reshape(-1))
+        obtained = _frames(obtained)
         final = self.case_dir(key, case.name)
         final.parent.mkdir(parents=True, exist_ok=True)
         previous = None
@@ -523,7 +621,8 @@ class GoldenStore:
         except AudioSRError:
             pass  # a broken golden is simply replaced
         overrides = (previous.meta.get("tolerance_overrides") if previous else None) or None
-        tol = self.tolerances(key, case.name, {"tolerance_overrides": overrides} if overrides else None)
+        tol = self.tolerances(key, case.name, {"tolerance_overrides": overrides} if overrides else None,
+                              case_tolerances(case))
         meta = self.make_meta(case, settings, obtained, tol, overrides)
 
         from safetensors import SafetensorError
@@ -566,15 +665,20 @@ class GoldenStore:
 
 def enhance_case(net, case: GoldenCase, settings: RunSettings, inputs_dir: str | os.PathLike,
                  workdir: str | os.PathLike) -> np.ndarray:
-    """Enhance the case's input with ``settings`` into ``workdir``; the 48 kHz float32 waveform."""
+    """Enhance the case's input as ``enhance`` does, with ``settings`` and the case's own options, into
+    ``workdir``; what the user gets on disk (in the case's ``--format``), read back as 48 kHz float32
+    ``[N]`` (``[N, C]`` when several channels are kept)."""
     import soundfile as sf
 
+    from audiosr_model.audio_options import OUTPUT_FORMATS
     from audiosr_model.long_audio import enhance_file
+    from audiosr_model.speed import fast_network
 
-    out = Path(workdir) / f"{case.name}.wav"
-    enhance_file(net, Path(inputs_dir) / case.input, out, steps=settings.steps,
-                 guidance_scale=settings.guidance_scale, seed=settings.seed,
-                 level_mode=settings.level_mode, mix=settings.mix)
+    run = settings.for_case(case)
+    out = Path(workdir) / f"{case.name}{OUTPUT_FORMATS[run.out_format][2]}"
+    enhance_file(fast_network(net, run.precision, run.attention, run.compile), Path(inputs_dir) / case.input, out,
+                 steps=run.steps, guidance_scale=run.guidance_scale, seed=run.seed, level_mode=run.level_mode,
+                 mix=run.mix, out_format=run.out_format, batch_chunks=run.batch_chunks)
     data, rate = sf.read(str(out), dtype="float32")
     if rate != SAMPLE_RATE:
         raise AudioSRError(f"enhanced output at {rate} Hz, expected {SAMPLE_RATE}", out)
@@ -587,20 +691,59 @@ ProgressFn = Callable[[str, int, int], None]  # (case name, done, total)
 Producer = Callable[[GoldenCase], np.ndarray]  # a case -> its 48 kHz float32 output
 
 
+def _producer(produce: Producer, *, schema: bool = False, net=None) -> Producer:
+    """Mark what ``produce`` runs: a subject's schema ``enhance`` (``schema``), or our product on ``net``."""
+    produce.schema, produce.net = schema, net  # type: ignore[attr-defined]
+    return produce
+
+
 def subject_producer(subject, settings: RunSettings, inputs_dir: str | os.PathLike) -> Producer:
-    """Outputs of an activated subject's ``enhance`` (the schema's: faithful level, channel 0)."""
+    """Outputs of an activated subject's ``enhance`` (the schema's: faithful level, channel 0).
+
+    A case needing more than that (`GoldenCase.schema_problem`) is not run: `run_golden` reports it
+    as not applicable.
+    """
     import soundfile as sf
 
     def produce(case: GoldenCase) -> np.ndarray:
+        run = settings.for_case(case)
         data, rate = sf.read(str(Path(inputs_dir) / case.input), dtype="float32", always_2d=True)
-        out = subject.enhance(np.ascontiguousarray(data.T), int(rate), settings.seed, settings.steps,
-                              settings.guidance_scale)
+        out = subject.enhance(np.ascontiguousarray(data.T), int(rate), run.seed, run.steps, run.guidance_scale)
         if isinstance(out, dict):
             out = out["waveform"]
         out = out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out)
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
-    return produce
+    return _producer(produce, schema=True)
+
+
+def product_producer(subject, settings: RunSettings, inputs_dir: str | os.PathLike) -> Producer:
+    """Outputs of our product (``enhance_file`` with every case's options) as changed by an activated subject
+    that is our product with one change (``subject.product()``: a ``fault:NAME``), to be compared with our
+    own goldens."""
+
+    def produce(case: GoldenCase) -> np.ndarray:
+        with subject.product() as net, tempfile.TemporaryDirectory(prefix="audiosr-golden-") as work:
+            return enhance_case(net, case, settings, inputs_dir, work)
+
+    return _producer(produce, net=subject.net)
+
+
+def not_applicable(case: GoldenCase, source) -> str | None:
+    """Why ``source`` (our network or a `Producer`) cannot run ``case`` here; None when it can.
+
+    A subject's schema ``enhance`` runs no product option; a fast path needs the host's fast path
+    (``--precision bf16`` native bfloat16: `audiosr_model.precision.native_support`).
+    """
+    from audiosr_model.precision import native_support
+
+    if getattr(source, "schema", False):
+        why = case.schema_problem()
+        return None if why is None else f"a subject's schema enhance (faithful level, channel 0) cannot run it: {why}"
+    net = source if hasattr(source, "unet") else getattr(source, "net", None)
+    precision = case.options.get("precision", "fp32")
+    why = native_support(precision, net.scale_factor.device) if net is not None else None
+    return None if why is None else f"--precision {precision} skipped: {why}"
 
 
 def run_golden(source, settings: RunSettings, store: GoldenStore | None = None,
@@ -609,6 +752,7 @@ def run_golden(source, settings: RunSettings, store: GoldenStore | None = None,
     """Produce every case's output and compare it with (or, with ``update``, write) its golden.
 
     ``source``: our network (``enhance_file`` with ``settings``) or a `Producer` (a subject's outputs).
+    A case the source cannot run here (`not_applicable`) is reported as such, with the reason.
     """
     import time
 
@@ -622,6 +766,11 @@ def run_golden(source, settings: RunSettings, store: GoldenStore | None = None,
         for i, case in enumerate(cases):
             if progress is not None:
                 progress(case.name, i, len(cases))
+            skip = not_applicable(case, source)
+            if skip is not None:
+                run.results.append(CaseResult(case.name, settings.key, "not_applicable", message=skip,
+                                              golden_dir=str(store.case_dir(settings.key, case.golden_name))))
+                continue
             t0 = time.perf_counter()
             try:
                 obtained = produce(case)
@@ -630,7 +779,7 @@ def run_golden(source, settings: RunSettings, store: GoldenStore | None = None,
                     raise  # a bug of ours: let it show
                 message = str(exc) if isinstance(exc, AudioSRError) else f"{type(exc).__name__}: {exc}"
                 run.results.append(CaseResult(case.name, settings.key, "error", message=message,
-                                              golden_dir=str(store.case_dir(settings.key, case.name))))
+                                              golden_dir=str(store.case_dir(settings.key, case.golden_name))))
                 continue
             seconds = time.perf_counter() - t0
             res = (store.update(case, obtained, settings) if update
@@ -655,8 +804,11 @@ __all__ = [
     "compare_waveforms",
     "default_inputs_dir",
     "default_root",
+    "case_tolerances",
     "enhance_case",
     "in_ci",
+    "not_applicable",
+    "product_producer",
     "load_cases",
     "merge_tolerances",
     "read_waveform",

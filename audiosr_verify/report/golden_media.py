@@ -3,7 +3,9 @@
 `case_figure` draws the four spectrograms side by side on one dB scale with
 the case's cutoff marked; `case_clips` encodes the same four signals for
 `<audio>` players. The input is read from the case's file (channels averaged,
-as the report has always shown it) and shown and played at 48 kHz.
+as the report has always shown it) and shown and played at 48 kHz; so are the
+output and the golden of several channels, and their difference is that of the
+channel that changed most.
 """
 
 from __future__ import annotations
@@ -28,12 +30,20 @@ def case_signals(r: G.CaseResult) -> dict[str, tuple[np.ndarray, int] | None]:
 
         x, rate = sf.read(r.input_path, dtype="float32", always_2d=True)
         signals["input"] = (x.mean(axis=1), rate)
-    signals["output"] = (r.obtained, G.SAMPLE_RATE)
+    signals["output"] = (_mono(r.obtained), G.SAMPLE_RATE)
     g = r.golden
-    signals["golden"] = (g, G.SAMPLE_RATE) if g is not None else None
+    signals["golden"] = (_mono(g), G.SAMPLE_RATE) if g is not None else None
     if g is not None and g.shape == r.obtained.shape:
-        signals["difference"] = (r.obtained.astype(np.float64) - g.astype(np.float64), G.SAMPLE_RATE)
+        diff = r.obtained.astype(np.float64) - g.astype(np.float64)
+        if diff.ndim == 2:  # the channel that changed most: a swap or a changed quiet channel must show
+            diff = diff[:, int(np.argmax(np.max(np.abs(diff), axis=0)))]
+        signals["difference"] = (diff, G.SAMPLE_RATE)
     return signals
+
+
+def _mono(x: np.ndarray) -> np.ndarray:
+    """An output of several channels ([N, C]) shown as their average, as the input is."""
+    return x.mean(axis=1) if x.ndim == 2 else x
 
 
 def _titles(r: G.CaseResult) -> dict[str, str]:

@@ -260,6 +260,71 @@ def unfold_weight_norm(module: torch.nn.Module) -> int:
     return n
 
 
+def vocode_dropping_last_frame(net) -> Callable:
+    """`LatentDiffusion.vocode` given one mel frame fewer, its output zero-padded to the expected length.
+
+    FAULT: an off-by-one in the frame count (``T - 1``); only the last frame's ~10 ms of each window the
+    vocoder makes change, so only an output that reaches the end of a window shows it.
+    """
+    hop = 480
+
+    def vocode(mel: torch.Tensor) -> torch.Tensor:
+        frames = mel.squeeze(1).transpose(1, 2)[..., :-1]  # FAULT: T - 1 frames
+        return F.pad(net.first_stage_model.vocoder(frames), (0, hop))
+
+    return vocode
+
+
+# --------------------------------------------------------------------------- the product around the model
+# (channels, silence, the preserve level): code no stage of the schema runs, only `enhance` does
+
+
+def silence_gate(dbfs: float) -> Callable[[Callable], Callable]:
+    """`audiosr_model.level.is_silent` with a gate at ``dbfs`` (a common -60 dBFS) instead of -100 dBFS."""
+
+    def make(old):
+        threshold = 10.0 ** (dbfs / 20.0)
+        return lambda x, threshold_=None: old(x, threshold)  # FAULT: the threshold
+
+    return make
+
+
+def preserve_output_by_peak(y: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, dict]:
+    """`audiosr_model.level.preserve_output` matching the input's sample peak instead of its RMS."""
+    from audiosr_model import level
+
+    y = np.asarray(y, dtype=np.float64)
+    level._check_finite(y)
+    y = y - y.mean() if y.size else y
+    target = level.peak(reference)  # FAULT: the original matches rms(reference) ...
+    current = float(np.max(np.abs(y))) if y.size else 0.0  # ... to the output's RMS
+    info = {"target_rms": target, "model_rms": current, "limited": False, "capped": False}
+    if target == 0.0 or current == 0.0:
+        info["gain"] = 0.0
+        return np.zeros(y.shape, dtype=np.float32), info
+    gain = target / current
+    cap = level.MAX_GAIN / level.input_gain(reference)
+    if gain > cap:
+        gain, info["capped"] = cap, True
+    out = y * gain
+    top = float(np.max(np.abs(out)))
+    if top > level.PEAK_LIMIT:
+        gain *= level.PEAK_LIMIT / top
+        out = y * gain
+        info["limited"] = True
+    info["gain"] = gain
+    return np.clip(out, -level.PEAK_LIMIT, level.PEAK_LIMIT).astype(np.float32), info
+
+
+def independent_channel_draws(rng) -> Callable:
+    """`audiosr_model.audio_channels._same_draw` drawing each channel of a batch its own noise.
+
+    FAULT: the contract is that each channel gets exactly its mono run's draws (the same draw repeated);
+    with fresh draws the second channel of a batch differs from the same channel enhanced alone.
+    """
+    return lambda shape: rng.randn(tuple(shape))  # FAULT: shape [B, ...] drawn at once
+
+
 # --------------------------------------------------------------------------- post-processing
 
 
@@ -285,7 +350,8 @@ def energy_ratio_unclamped(stft_gt: np.ndarray, stft_out: np.ndarray, cutoff: in
 
 __all__ = [
     "EpsilonPrediction", "attention_forward", "bind_on", "cutoff_with_percentile", "energy_ratio_unclamped",
-    "float32_schedule_buffers", "guided_denoiser_variant", "htk_mel_basis", "lowpass_with_order",
-    "mel_replace_inclusive", "mel_spectrogram_variant", "resample_polyphase", "unet_forward_condition_first",
-    "unet_forward_skip_first", "unfold_weight_norm", "upsample_forward",
+    "float32_schedule_buffers", "guided_denoiser_variant", "htk_mel_basis", "independent_channel_draws",
+    "lowpass_with_order", "mel_replace_inclusive", "mel_spectrogram_variant", "preserve_output_by_peak",
+    "resample_polyphase", "silence_gate", "unet_forward_condition_first", "unet_forward_skip_first",
+    "unfold_weight_norm", "upsample_forward", "vocode_dropping_last_frame",
 ]

@@ -3,12 +3,18 @@
 Each fault says which stage of the schema should catch it first (the earliest
 stage that can see it) and, where the stage has modules, which module first
 departs. tests/test_injected_faults.py asserts both through the protocol, the
-way a port's own CI would see them.
+way a port's own CI would see them. A few faults live in the product around
+the model (channels kept, silence, the preserve level), code that no stage of
+the schema runs: their stage is None, and only the goldens can see them
+(``audiosr-verify golden check --subject fault:NAME`` runs the product with the
+fault, `FaultSubject.product`; tests/test_golden_faults.py).
 
 A fault changes the subject's network once (``net``: an attribute of a layer,
 a constant) or swaps a function of `audiosr_model` while the subject's stage
 calls run (``patch``: module, attribute, replacement), so every stage that
-uses the changed piece, `enhance` included, sees it. The faulty code itself
+uses the changed piece, `enhance` included, sees it. A patched function is also
+swapped in every `audiosr_model` module that imported it by name (``from ...
+import f``), so the product's own paths (chunks, channels) run the fault too. The faulty code itself
 (a mel front end with another padding, a UNet forward with the skip
 connection first...) is in `fault_variants`, one ``# FAULT:`` line each.
 
@@ -36,7 +42,7 @@ from audiosr_verify.subjects.reference import ReferenceSubject
 class Fault:
     name: str
     description: str
-    stage: str  # the schema stage expected to catch it first
+    stage: str | None  # the schema stage expected to catch it first; None: no stage runs it (the product's code)
     module: str | None = None  # the module expected to diverge first (stages with modules)
     net: Callable[[Any], None] | None = None
     patches: tuple[tuple[str, str, Callable[[Any], Any]], ...] = field(default_factory=tuple)  # (module, attr, f(old))
@@ -62,6 +68,10 @@ def _vocoder_output_padding(net) -> None:
 def _vocoder_padding_rounded_up(net) -> None:
     ups1 = net.first_stage_model.vocoder.ups[1]  # (k - u + 1) // 2 = 3 where the original has (k - u) // 2 = 2
     ups1.padding = (3,)
+
+
+def _vocoder_last_frame_dropped(net) -> None:
+    net.vocode = V.vocode_dropping_last_frame(net)
 
 
 def _unconditional_constant(net) -> None:
@@ -208,6 +218,10 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "vocoder", f"{_VOC}.ups.1", net=_vocoder_output_padding),
     Fault("vocoder_padding", "HiFi-GAN rate-5 upsampler with padding (k - u + 1) // 2 = 3 instead of 2",
           "vocoder", f"{_VOC}.ups.1", net=_vocoder_padding_rounded_up),
+    # the stage check's input leaves the last frame in the padding, whose vocoder output is near silent: within
+    # the vocoder's tolerance; the energy ratio of the post-processing is the first to move (measured)
+    Fault("vocoder_last_frame_dropped", "HiFi-GAN given T - 1 mel frames (an off-by-one), its output zero-padded "
+          "to the expected length", "postprocess", net=_vocoder_last_frame_dropped),
     Fault("weight_norm_unfolded", "HiFi-GAN weight norm not folded: the direction v used with g = 1", "vocoder",
           f"{_VOC}.conv_pre", net=_weight_norm_unfolded),
     Fault("leaky_relu_slope", "HiFi-GAN leaky ReLU slope 0.2 (MelGAN's) instead of 0.1", "vocoder",
@@ -215,6 +229,15 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("energy_ratio_unclamped", "STFT replacement without the original's [0.8, 1.2] clamp of the energy ratio",
           "postprocess",
           patches=(("audiosr_model.postprocess", "_energy_ratio", lambda old: V.energy_ratio_unclamped),)),
+    # ---- the product around the model: no stage of the schema runs this code; the goldens see it
+    Fault("silence_gate_60db", "silence judged at -60 dBFS (a common gate) instead of -100 dBFS: a quiet channel "
+          "comes back as digital silence", None,
+          patches=(("audiosr_model.level", "is_silent", V.silence_gate(-60.0)),)),
+    Fault("preserve_level_peak", "preserve level matching the input's sample peak instead of its RMS", None,
+          patches=(("audiosr_model.level", "preserve_output", lambda old: V.preserve_output_by_peak),)),
+    Fault("channel_batch_draws", "channels enhanced in one batch each drawn their own noise instead of their "
+          "mono run's", None,
+          patches=(("audiosr_model.audio_channels", "_same_draw", lambda old: V.independent_channel_draws),)),
 )}
 
 
@@ -237,18 +260,36 @@ class FaultSubject(ReferenceSubject):
     @contextlib.contextmanager
     def _patches(self):
         import importlib
+        import sys
 
         saved = []
         try:
+            named = {(module, attr) for module, attr, _ in self.fault.patches}
             for module, attr, make in self.fault.patches:
                 mod = importlib.import_module(module)
                 old = getattr(mod, attr)
+                new = make(old)
                 saved.append((mod, attr, old))
-                setattr(mod, attr, make(old))
+                setattr(mod, attr, new)
+                # the same object imported by name elsewhere (long_audio's `resample`, audio_channels'
+                # `guided_denoiser`): swapped too, unless the fault names that module itself
+                for other_name, other in list(sys.modules.items()):
+                    if (other_name.startswith("audiosr_model.") and (other_name, attr) not in named
+                            and getattr(other, attr, None) is old):
+                        saved.append((other, attr, old))
+                        setattr(other, attr, new)
             yield
         finally:
             for mod, attr, old in reversed(saved):
                 setattr(mod, attr, old)
+
+    @contextlib.contextmanager
+    def product(self):
+        """Our product (`audiosr_model.long_audio.enhance_file` on the network this yields) with the fault in
+        force: what ``audiosr-verify golden check --subject fault:NAME`` runs, with every case's options,
+        against our own goldens."""
+        with self._patches():
+            yield self.net
 
     def _patched(self, method):
         def call(*args, **kwargs):

@@ -38,6 +38,17 @@ def describe_builtins() -> str:
     return "reference, original, fault:NAME (fault:list), precision:bf16, precision:fp16, precision:bf16+sdpa"
 
 
+def runs_product(spec: str | None) -> bool:
+    """Whether ``spec`` is our product with one change (``fault:NAME``).
+
+    Its golden check runs the product itself (``enhance_file`` with every case's options, the fault in
+    force: `FaultSubject.product`) against our own goldens, instead of the schema's faithful ``enhance``
+    against the ``-faithful-first`` goldens of subjects: a fault in the channels, the silence test or the
+    preserve level is only there. Known from the name alone, before the subject is built.
+    """
+    return bool(spec) and spec.startswith("fault:") and spec != "fault:list"
+
+
 def _split(spec: str) -> tuple[str, str]:
     if spec.count(":") == 0:
         raise AudioSRError(f"subject {spec!r}: not a built-in name ({describe_builtins()}); "
@@ -119,4 +130,4 @@ def load_subject(spec: str | Subject, context: SubjectContext) -> Subject:
     return subject
 
 
-__all__ = ["BUILTIN", "describe_builtins", "load_subject", "resolve_factory"]
+__all__ = ["BUILTIN", "describe_builtins", "load_subject", "resolve_factory", "runs_product"]

@@ -78,24 +78,16 @@ class PrecisionSubject(ReferenceSubject):
                              + ("; UNet through torch.compile" if compile else ""))
 
     def activate(self) -> None:
-        if self.net is None:
+        from audiosr_model.speed import fast_network
+
+        shared = self.net is not None  # never change a network the caller shares: fast_network copies it
+        if not shared:
             from audiosr_model.load import load_model
 
             self.net, _ = load_model(self.context.checkpoint, self.preset, self.context.device)
-        else:  # never change a network the caller shares
-            import copy
-
-            self.net = copy.deepcopy(self.net)
-        if self.dtype is not None:
-            reduce_precision(self.net, self.dtype, self.net.scale_factor.device.type)
-        if self.attention != "math":
-            from audiosr_model.unet import set_attention
-
-            set_attention(self.net.unet, self.attention)  # as enhance --attention does
-        if self.compile:
-            from audiosr_model.compiled import compile_unet
-
-            compile_unet(self.net)  # as enhance --compile does
+        # what enhance --precision --attention --compile runs; float16 is measured where it is slow, too
+        self.net = fast_network(self.net, self.precision, self.attention, self.compile, copy_first=shared,
+                                require_native=False)
 
 
 def factory(name: str) -> Callable[[SubjectContext], PrecisionSubject]:
