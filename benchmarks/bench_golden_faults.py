@@ -37,7 +37,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from audiosr_model.host import cpu_model  # noqa: E402
+from audiosr_model.runtime.host import cpu_model  # noqa: E402
 from audiosr_verify import golden as G  # noqa: E402
 from audiosr_verify.subjects import faults as F  # noqa: E402
 

@@ -27,7 +27,7 @@ With ``--mmap-threshold 1048576`` the peak is flat: 838 / 837 MB for
 then mmaps every activation afresh (+66 % per step on the full preset).
 ``enhance`` therefore no longer pins the threshold: it raises it to 1 GiB
 inside each network stage (activations reuse warm heap pages) and calls
-``malloc_trim(0)`` when a stage ends and between chunks (``model/memory.py``; ``AUDIOSR_MALLOC=reuse|trim|off``
+``malloc_trim(0)`` when a stage ends and between chunks (``model/runtime/memory.py``; ``AUDIOSR_MALLOC=reuse|trim|off``
 selects the behaviour to measure). Its figures: README, "Speed at verified
 parity".
 """

@@ -68,7 +68,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import torch
 from audiosr_model.config import preset
-from audiosr_model.load import skeleton
+from audiosr_model.weights.load import skeleton
 t1 = time.perf_counter()
 net = skeleton(preset(sys.argv[2])).to_empty(device="cpu")
 t2 = time.perf_counter()

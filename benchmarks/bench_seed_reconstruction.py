@@ -53,7 +53,7 @@ def _seed_module():
 
 def key_level(result) -> dict:
     from audiosr_model import config as cfg
-    from audiosr_model.load import skeleton
+    from audiosr_model.weights.load import skeleton
 
     mod = _seed_module()
     out = {"state_dict": "pass" if result.state_dict and result.state_dict.ok else "fail",
@@ -110,14 +110,14 @@ def functional(result, checkpoint: str) -> dict:
 
 
 def silence(checkpoint: str) -> dict:
-    from audiosr_model import level
-    from audiosr_model.resample import resample
+    from audiosr_model.dsp import level
+    from audiosr_model.dsp.resample import resample
 
     mod = _seed_module()
     t = np.arange(16000) / 16000
     base = (np.sin(2 * np.pi * 440 * t) + 0.5 * np.sin(2 * np.pi * 3000 * t)).astype(np.float64)
     base /= np.sqrt(np.mean(base**2))
-    normalize, how = level.normalize_input, "audiosr_model.level.normalize_input (bit-identical to the original's)"
+    normalize, how = level.normalize_input, "audiosr_model.dsp.level.normalize_input (bit-identical to the original's)"
     original = None
     try:
         original = load_subject("original", SubjectContext(checkpoint, "tiny"))

@@ -22,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from audiosr_model.host import cpu_model  # noqa: E402
+from audiosr_model.runtime.host import cpu_model  # noqa: E402
 from audiosr_verify import schema  # noqa: E402
 from audiosr_verify.checks.subject_check import run_check  # noqa: E402
 from audiosr_verify.subjects.faults import FAULTS  # noqa: E402

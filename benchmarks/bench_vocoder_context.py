@@ -6,7 +6,7 @@ inside its own pipeline (bench_vs_original.py). This times OUR vocoder on one
 could matter: right after the pipeline (1 DDIM step), called again, with a
 contiguous instead of a transposed input, and with the checkpoint's
 memory-mapped weights cloned into anonymous memory; with ``--allocator
-reuse`` (what `enhance` does, model/memory.py) or ``glibc`` (glibc's own
+reuse`` (what `enhance` does, model/runtime/memory.py) or ``glibc`` (glibc's own
 thresholds: every large activation a fresh mmap). The process's user and
 system CPU seconds are printed: the page faults of fresh mappings show as
 system time. Run it under different OMP_WAIT_POLICY values to see the OpenMP
@@ -33,16 +33,17 @@ import time
 import numpy as np
 import torch
 
-from audiosr_model import memory, pipeline, timings
-from audiosr_model.load import load_model
+from audiosr_model import pipeline
 from audiosr_model.pipeline import Randomness
+from audiosr_model.runtime import memory, timings
+from audiosr_model.weights.load import load_model
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint")
     ap.add_argument("--allocator", choices=["reuse", "glibc"], default="reuse",
-                    help="reuse: enhance's setting (model/memory.py); glibc: glibc's own thresholds")
+                    help="reuse: enhance's setting (model/runtime/memory.py); glibc: glibc's own thresholds")
     ap.add_argument("--original", action="store_true",
                     help="also time the original's Generator class on the same weights and mel (oracle venv)")
     args = ap.parse_args()

@@ -30,7 +30,7 @@ of the peak; max abs difference of each output from the original's.
 (``AUDIOSR_MALLOC=off``) and under glibc's thresholds with trimming between
 chunks (``AUDIOSR_MALLOC=trim``, the previous default), to compare their
 stage times and peaks with the allocator setting `enhance` now uses
-(``reuse``: model/memory.py).
+(``reuse``: model/runtime/memory.py).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def stage_flops(preset: str) -> dict:
     """FLOPs of one call of each network stage (5.12 s input), counted on the meta device."""
     import torch
     from audiosr_model import config as cfg
-    from audiosr_model.load import skeleton
+    from audiosr_model.weights.load import skeleton
     from torch.utils.flop_counter import FlopCounterMode
 
     net = skeleton(cfg.preset(preset))
@@ -173,13 +173,13 @@ def stage_flops(preset: str) -> dict:
 
 
 def cpu_model() -> str:
-    from audiosr_model.host import cpu_model as model
+    from audiosr_model.runtime.host import cpu_model as model
 
     return model()
 
 
 def cpu_flags() -> list[str]:
-    from audiosr_model.host import cpu_flags as flags
+    from audiosr_model.runtime.host import cpu_flags as flags
 
     keep = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "avx512_vnni", "amx_bf16", "amx_fp16",
             "amx_tile", "f16c")
@@ -199,8 +199,8 @@ def ensure_checkpoint(path: Path, preset: str) -> None:
         return
     import torch
     from audiosr_model import config as cfg
-    from audiosr_model.checkpoint import save_checkpoint
-    from audiosr_model.load import random_state
+    from audiosr_model.weights.checkpoint import save_checkpoint
+    from audiosr_model.weights.load import random_state
 
     path.parent.mkdir(parents=True, exist_ok=True)
     print(f"writing the release-format {preset} checkpoint {path} ...", file=sys.stderr, flush=True)
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
 
-    from audiosr_model.precision import native_support
+    from audiosr_model.runtime.precision import native_support
 
     from audiosr_verify.oracle import driver
 

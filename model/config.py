@@ -168,12 +168,28 @@ def tiny() -> ModelConfig:
 PRESETS = {"basic": basic, "tiny": tiny}
 
 
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def is_config_file(name: str) -> bool:
+    """A preset argument that names a configuration file (`preset` reads it) rather than a preset."""
+    return str(name).lower().endswith(CONFIG_SUFFIXES)
+
+
 def preset(name: str) -> ModelConfig:
+    """A preset by name (``basic``, ``tiny``), or the configuration in a YAML file (``path/to/model.yaml``).
+
+    The file form lets a configuration that is neither preset travel wherever a preset name does
+    (fixture sets made from such a checkpoint record it: ``oracle export --config``).
+    """
+    if is_config_file(name):
+        return load_yaml(name)
     try:
         return PRESETS[name]()
     except KeyError:
         raise AudioSRError(
-            f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}"
+            f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))} or a configuration file "
+            f"({' or '.join(CONFIG_SUFFIXES)})"
         ) from None
 
 
@@ -329,7 +345,7 @@ class _ConfigLoader(yaml.SafeLoader):
 
 
 def save_yaml(config: ModelConfig, path: str | Path) -> None:
-    from audiosr_model.publish import publish_file
+    from audiosr_model.io.publish import publish_file
 
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     publish_file(path, lambda tmp: Path(tmp).write_text(text), what="config")
@@ -337,7 +353,7 @@ def save_yaml(config: ModelConfig, path: str | Path) -> None:
 
 def load_yaml(path: str | Path) -> ModelConfig:
     """A YAML configuration (``--config``): bounded, regular file, safe types, every value checked."""
-    from audiosr_model.safe_open import MAX_CONFIG_BYTES, read_text
+    from audiosr_model.io.safe_open import MAX_CONFIG_BYTES, read_text
 
     text = read_text(path, "configuration", max_bytes=MAX_CONFIG_BYTES)
     try:

@@ -19,10 +19,15 @@ Resampling a chunk alone gives the same samples as resampling the whole file
 input and output grids coincide and carries a margin wider than the
 resampling kernel.
 
-The output is published by ``audiosr_model.publish``: a temporary file beside
+The output is published by ``audiosr_model.io.publish``: a temporary file beside
 the target, renamed when complete (never a partial file, the umask's mode),
 exclusive unless ``overwrite``. Its format comes from ``out_format`` or the
 target's extension (`OUTPUT_FORMATS`).
+
+This is the product layer: it gives the pipeline its stage hook
+(`audiosr_model.runtime.stages.stage`: per-stage wall times for ``enhance
+--timings`` and the stage-scoped memory policy), so mono segments, batched
+chunks and batched channels are measured and trimmed alike.
 """
 
 from __future__ import annotations
@@ -36,7 +41,6 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audiosr_model import level, memory, timings
 from audiosr_model.audio_channels import DEFAULT_CHANNEL_BATCH, enhance_channels
 from audiosr_model.audio_options import (  # noqa: F401  (MIX_MODES, OUTPUT_FORMATS: this module's names too)
     MIX_MODES,
@@ -45,12 +49,15 @@ from audiosr_model.audio_options import (  # noqa: F401  (MIX_MODES, OUTPUT_FORM
     check_run_options,
     output_format,
 )
-from audiosr_model.audio_stream import read_audio_block, read_audio_info
+from audiosr_model.dsp import level
+from audiosr_model.dsp.resample import resample
+from audiosr_model.dsp.waveform import MIN_SAMPLES, SAMPLE_RATE, samples_at_48k
+from audiosr_model.dsp.waveform import samples_at_48k as output_length  # noqa: F401  (old name; one release)
 from audiosr_model.errors import AudioSRError
-from audiosr_model.latent_diffusion import LatentDiffusion
+from audiosr_model.io.audio_stream import read_audio_block, read_audio_info
+from audiosr_model.io.publish import publish_file, write_error
+from audiosr_model.nets.latent_diffusion import LatentDiffusion
 from audiosr_model.pipeline import (
-    MIN_SAMPLES,
-    SAMPLE_RATE,
     Randomness,
     SegmentResult,
     check_segment,
@@ -59,16 +66,11 @@ from audiosr_model.pipeline import (
     generate_many,
     prepare_segment,
 )
-from audiosr_model.publish import publish_file, write_error
-from audiosr_model.resample import resample
+from audiosr_model.runtime import memory, timings
+from audiosr_model.runtime.stages import stage
 
 CHUNK_SECONDS = 15.0
 OVERLAP_SECONDS = 2.0
-
-
-def output_length(num_frames: int, sample_rate: int) -> int:
-    """Samples at 48 kHz for an input of ``num_frames`` at ``sample_rate``: round(duration x 48000)."""
-    return int(round(num_frames * SAMPLE_RATE / sample_rate))
 
 
 def plan_chunks(total: int, chunk: int, overlap: int) -> list[tuple[int, int]]:
@@ -184,7 +186,7 @@ def enhance_file(
     input_path, output_path = str(input_path), Path(output_path)
     fmt = output_format(output_path, out_format)
     info = read_audio_info(input_path)
-    total = output_length(info.frames, info.samplerate)
+    total = samples_at_48k(info.frames, info.samplerate)
     if total < MIN_SAMPLES:
         raise AudioSRError(
             f"audio too short: {info.frames} samples at {info.samplerate} Hz "
@@ -227,10 +229,10 @@ def enhance_file(
         try:
             if out_channels == 1:
                 segs = [enhance_segment(net, block[0], duration, Randomness(chunk_seed), steps, guidance_scale,
-                                        level_mode, filter_type, step_cb)]
+                                        level_mode, filter_type, step_cb, stages=stage)]
             else:
                 segs = enhance_channels(net, block, duration, chunk_seed, steps, guidance_scale, level_mode,
-                                        filter_type, step_cb, batch=channel_batch)
+                                        filter_type, step_cb, batch=channel_batch, stages=stage)
         except AudioSRError as exc:
             if exc.path is not None:
                 raise
@@ -254,7 +256,7 @@ def enhance_file(
                     segs[k] = SegmentResult(np.zeros(x.shape[-1], dtype=np.float32), silent=True)
                     continue
                 rng = Randomness(chunk_seed_of(first + k))
-                preps.append(prepare_segment(x, chunk_duration(start, end), rng, filter_type))
+                preps.append(prepare_segment(x, chunk_duration(start, end), rng, filter_type, stages=stage))
                 rngs.append(rng)
                 live.append(k)
             if live:
@@ -266,9 +268,9 @@ def enhance_file(
                     progress("step", min(done, n * len(plan)), n * len(plan))
 
                 outs = generate_many(net, preps, rngs, steps, guidance_scale,
-                                     report_step if progress is not None else None)
+                                     report_step if progress is not None else None, stages=stage)
                 for k, prep, out in zip(live, preps, outs):
-                    segs[k] = finish_segment(out.postprocessed, blocks[k], prep, level_mode)
+                    segs[k] = finish_segment(out.postprocessed, blocks[k], prep, level_mode, stages=stage)
         except AudioSRError as exc:
             if exc.path is not None:
                 raise

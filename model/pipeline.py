@@ -13,26 +13,42 @@ consumes numbers in the original's order (ORACLE.md), so ``faithful`` runs
 can be compared with the original's seed-for-seed.
 
 Long inputs are cut into overlapping chunks that are enhanced one by one and
-cross-faded (see `chunking.py`), so memory does not grow with duration.
+cross-faded (`long_audio`), so memory does not grow with duration.
+
+Instrumentation: every stage is marked by calling a hook, ``stages(name,
+*networks)``, that returns a context manager (``networks``: the modules whose
+weights the stage runs). The default, `no_stages`, does nothing; the product
+(`long_audio`) passes `audiosr_model.runtime.stages.stage` (wall times and the
+stage-scoped memory policy). This module, like the maths below it, imports
+nothing of `audiosr_model.runtime` or `audiosr_model.io` (tests/test_layout.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ContextManager
 
 import numpy as np
 import torch
 
-from audiosr_model import features, level, lowpass, memory, postprocess, timings
-from audiosr_model.audio import pad_wav, padded_duration
-from audiosr_model.diffusion import DDIMStep, ddim_sample, guided_denoiser, make_ddim_schedule
+from audiosr_model.dsp import features, level, lowpass, postprocess
+from audiosr_model.dsp.waveform import MIN_SAMPLES, SAMPLE_RATE, pad_wav, padded_duration
 from audiosr_model.errors import AudioSRError
-from audiosr_model.latent_diffusion import LatentDiffusion
+from audiosr_model.nets.latent_diffusion import LatentDiffusion
+from audiosr_model.sampling.ddim import DDIMStep, ddim_sample, guided_denoiser
+from audiosr_model.sampling.schedule import make_ddim_schedule
 
-SAMPLE_RATE = 48000
-MIN_SAMPLES = 101  # the original asserts more than 100 samples at 48 kHz
 SEGMENT_FRAMES = 512  # mel frames in 5.12 s, the unit inputs are padded to
+
+StageHook = Callable[..., ContextManager[None]]  # stages(name, *networks): a context manager around the stage
+Draw = Callable[[tuple], torch.Tensor]  # noise of a [B, ...] shape for a batch of segments
+_NOOP = contextlib.nullcontext()
+
+
+def no_stages(name: str, *networks) -> ContextManager[None]:
+    """The default stage hook: nothing measured, no memory policy."""
+    return _NOOP
 
 
 @dataclass
@@ -112,6 +128,15 @@ def prepare(normalised: np.ndarray, duration: float, rng: Randomness, filter_typ
 StepCallback = Callable[[DDIMStep, int], None]
 
 
+def own_draws(rngs: list[Randomness]) -> Draw:
+    """Noise of shape [B, ...]: segment ``i``'s draw ([1, ...]) from its own ``rngs[i]``, in order."""
+
+    def draw(shape) -> torch.Tensor:
+        return torch.cat([r.randn((1, *tuple(shape)[1:])) for r in rngs])
+
+    return draw
+
+
 @dataclass
 class Generated:
     latent: torch.Tensor
@@ -127,10 +152,12 @@ def generate(
     steps: int,
     guidance_scale: float,
     on_step: StepCallback | None = None,
+    *,
+    stages: StageHook = no_stages,
 ) -> Generated:
     """The diffusion part of one segment, from prepared features to a waveform: `generate_many`
     with a batch of one (its draws are exactly the original's for one segment)."""
-    return generate_many(net, [prep], [rng], steps, guidance_scale, on_step)[0]
+    return generate_many(net, [prep], [rng], steps, guidance_scale, on_step, stages=stages)[0]
 
 
 @torch.no_grad()
@@ -141,6 +168,9 @@ def generate_many(
     steps: int,
     guidance_scale: float,
     on_step: StepCallback | None = None,
+    *,
+    draw: Draw | None = None,
+    stages: StageHook = no_stages,
 ) -> list[Generated]:
     """The diffusion part of several segments of one length in ONE batched pass.
 
@@ -151,6 +181,11 @@ def generate_many(
     (condition encoder, UNet with guidance: twice the batch, VAE decoder,
     vocoder) sees the whole batch: fewer, larger calls, which a GPU runs far
     better than one segment at a time; memory grows with the batch.
+
+    ``draw`` replaces those draws (the same order, the whole batch at once):
+    the channels of one segment (`audio_channels`) each get their mono run's
+    draw, repeated. ``stages`` is the stage hook (see the module notes); the
+    DDIM loop is stage ``ddim`` around one ``ddim_step`` per step.
     """
     if len(preps) != len(rngs) or not preps:
         raise ValueError("generate_many needs one Randomness per prepared segment")
@@ -160,13 +195,10 @@ def generate_many(
     mel = torch.stack([p.log_mel for p in preps])[:, None].to(device)
     low_mel = torch.stack([p.lowpass_mel for p in preps])[:, None].to(device)
 
-    def draw(shape) -> torch.Tensor:
-        return torch.cat([r.randn((1, *tuple(shape)[1:])) for r in rngs])
-
+    draw = own_draws(rngs) if draw is None else draw
     shape = net.latent_shape(tuple(mel.shape))
     draw(shape)  # the original samples the first-stage posterior only for its shape
-    # network_stage: activations from a warm heap, handed back when the stage ends (model/memory.py)
-    with timings.stage("condition_encode"), memory.network_stage(net.condition_vae):
+    with stages("condition_encode", net.condition_vae):
         posterior = net.condition_posterior(low_mel)
     cond = posterior.sample(draw(posterior.mean.shape).to(device))
     x_T = draw(shape).to(device)
@@ -174,19 +206,21 @@ def generate_many(
     denoise = guided_denoiser(net.unet, cond * sf, net.unconditional_latent(cond) * sf, guidance_scale)
     schedule = make_ddim_schedule(net.alphas_cumprod, steps, net.config.diffusion.ddim_eta)
     x = x_T
-    with timings.stage("ddim"), memory.network_stage(net.unet):
-        for step in timings.each("ddim_step", ddim_sample(denoise, x_T, schedule, net.vprediction(), draw)):
+    with stages("ddim", net.unet):
+        sampler = ddim_sample(denoise, x_T, schedule, net.vprediction(), draw)
+        for _ in range(len(schedule)):  # ddim_sample yields once per step of the schedule
+            with stages("ddim_step"):
+                step = next(sampler)
             x = step.x
             if on_step is not None:
                 on_step(step, len(schedule))
-    with timings.stage("vae_decode"), memory.network_stage(net.first_stage_model.post_quant_conv,
-                                                            net.first_stage_model.decoder):
+    with stages("vae_decode", net.first_stage_model.post_quant_conv, net.first_stage_model.decoder):
         decoded = net.decode(x)
-    with timings.stage("postprocess"):
+    with stages("postprocess"):
         replaced = postprocess.mel_replace(decoded, low_mel)
-    with timings.stage("vocoder"), memory.network_stage(net.first_stage_model.vocoder):
+    with stages("vocoder", net.first_stage_model.vocoder):
         waves = net.vocode(replaced)[:, 0].float().cpu().numpy()
-    with timings.stage("postprocess"):
+    with stages("postprocess"):
         return [Generated(latent=x[i:i + 1], mel=replaced[i:i + 1], vocoded=w,
                           postprocessed=np.asarray(postprocess.stft_replace_postprocess(w, p.waveform_lowpass),
                                                    np.float32))
@@ -212,13 +246,15 @@ def enhance_segment(
     level_mode: str = "preserve",
     filter_type: str | None = None,
     on_step: StepCallback | None = None,
+    *,
+    stages: StageHook = no_stages,
 ) -> SegmentResult:
     """Enhance one mono 48 kHz segment; returns exactly ``len(mono48)`` samples."""
     if check_segment(mono48, level_mode):
         return SegmentResult(np.zeros(mono48.shape[-1], dtype=np.float32), silent=True)
-    prep = prepare_segment(mono48, duration, rng, filter_type)
-    out = generate(net, prep, rng, steps, guidance_scale, on_step).postprocessed
-    return finish_segment(out, mono48, prep, level_mode)
+    prep = prepare_segment(mono48, duration, rng, filter_type, stages=stages)
+    out = generate(net, prep, rng, steps, guidance_scale, on_step, stages=stages).postprocessed
+    return finish_segment(out, mono48, prep, level_mode, stages=stages)
 
 
 def check_segment(mono48: np.ndarray, level_mode: str) -> bool:
@@ -231,16 +267,18 @@ def check_segment(mono48: np.ndarray, level_mode: str) -> bool:
     return bool(level.is_silent(mono48))
 
 
-def prepare_segment(mono48: np.ndarray, duration: float, rng: Randomness, filter_type: str | None) -> Prepared:
-    """The original's normalisation (same bits as audio.normalize_wav, plus guards), then `prepare`."""
-    with timings.stage("features"):
+def prepare_segment(mono48: np.ndarray, duration: float, rng: Randomness, filter_type: str | None, *,
+                    stages: StageHook = no_stages) -> Prepared:
+    """The original's normalisation (same bits as waveform.normalize_wav, plus guards), then `prepare`."""
+    with stages("features"):
         return prepare(level.normalize_input(mono48), duration, rng, filter_type)
 
 
-def finish_segment(out: np.ndarray, mono48: np.ndarray, prep: Prepared, level_mode: str) -> SegmentResult:
+def finish_segment(out: np.ndarray, mono48: np.ndarray, prep: Prepared, level_mode: str, *,
+                   stages: StageHook = no_stages) -> SegmentResult:
     """The output level contract on a generated segment, trimmed to the input's length."""
     n = mono48.shape[-1]
-    with timings.stage("postprocess"):
+    with stages("postprocess"):
         if level_mode == "faithful":
             final, info = level.faithful_output(out), {"mode": "faithful"}
             final = final[:n]

@@ -3,7 +3,7 @@
 import pytest
 
 from audiosr_model.config import tiny
-from audiosr_model.load import random_model, random_state
+from audiosr_model.weights.load import random_model, random_state
 
 
 @pytest.fixture(scope="session")

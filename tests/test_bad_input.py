@@ -97,7 +97,8 @@ def fake_model(monkeypatch, tiny_net):
     """CLI without loading weights, and enhance_segment = identity (the I/O path only)."""
     monkeypatch.setattr(cli_enhance, "load_network", lambda args: (tiny_net, "tiny (test)"))
 
-    def identity(net, mono, duration, rng, steps=1, guidance_scale=3.5, level_mode="preserve", filter_type=None, on_step=None):
+    def identity(net, mono, duration, rng, steps=1, guidance_scale=3.5, level_mode="preserve", filter_type=None, on_step=None,
+                 stages=None):
         return SegmentResult(np.asarray(mono, np.float32).copy(), silent=False)
 
     def identity_channels(net, channels, duration, seed, *args, **kw):
@@ -319,7 +320,7 @@ def test_a_failed_overwrite_keeps_the_earlier_result(tmp_path, capsys, fake_mode
 
 def test_without_overwrite_a_file_that_appears_meanwhile_is_kept(tmp_path, fake_model):
     """Exclusive publish: a file created while the run worked is never replaced without --overwrite."""
-    from audiosr_model.publish import publish_file
+    from audiosr_model.io.publish import publish_file
 
     target = tmp_path / "out.wav"
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from audiosr_model.checkpoint import classify_keys, load_into, save_checkpoint, tensor_specs
 from audiosr_model.errors import AudioSRError
-from audiosr_model.load import load_model, random_state, skeleton
+from audiosr_model.weights.checkpoint import classify_keys, load_into, save_checkpoint, tensor_specs
+from audiosr_model.weights.load import load_model, random_state, skeleton
 
 
 @pytest.mark.parametrize("fmt,name", [("bin", "ckpt.bin"), ("safetensors", "ckpt.safetensors")])

@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from audiosr_model import checkpoint_reader as cr
-from audiosr_model.checkpoint_reader import (
+from audiosr_model.weights import checkpoint_reader as cr
+from audiosr_model.weights.checkpoint_reader import (
     TensorInfo,
     inspect_checkpoint,
     load_state_dict,

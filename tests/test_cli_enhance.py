@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosr_model import audio_options, level
+from audiosr_model import audio_options
 from audiosr_model.audio_channels import enhance_channels
+from audiosr_model.dsp import level
 from audiosr_model.pipeline import Randomness, enhance_segment
 from audiosr_verify.cli.main import main
 
@@ -89,7 +90,7 @@ def test_stereo_comes_back_stereo_with_each_channel_level(tmp_path):
     y, sr = sf.read(out / "stereo.wav", dtype="float32", always_2d=True)
     assert sr == 48000 and y.shape == (48000, 2)
     x48, _ = sf.read(src, dtype="float64", always_2d=True)
-    from audiosr_model.resample import resample
+    from audiosr_model.dsp.resample import resample
     import torch
 
     for c, name in enumerate(("left", "right")):

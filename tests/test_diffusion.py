@@ -4,14 +4,8 @@ import numpy as np
 import torch
 
 from audiosr_model.config import DiffusionConfig
-from audiosr_model.diffusion import (
-    VPrediction,
-    ddim_sample,
-    ddim_timesteps,
-    guided_denoiser,
-    make_ddim_schedule,
-    schedule_buffers,
-)
+from audiosr_model.sampling.ddim import VPrediction, ddim_sample, guided_denoiser
+from audiosr_model.sampling.schedule import ddim_timesteps, make_ddim_schedule, schedule_buffers
 
 
 def test_ddim_timesteps_are_uniform_plus_one():

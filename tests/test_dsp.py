@@ -16,19 +16,18 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiosr_model.audio import (
+from audiosr_model.dsp.waveform import (
     normalize_wav,
     numpy1_mean,
     pad_wav,
     padded_duration,
-    read_audio,
     target_frames,
     target_samples,
     to_mono,
-    write_audio_atomic,
 )
 from audiosr_model.errors import AudioSRError
-from audiosr_model.features import (
+from audiosr_model.io.audio_file import read_audio, write_audio_atomic
+from audiosr_model.dsp.features import (
     hann_periodic_np,
     librosa_istft,
     librosa_stft,
@@ -36,7 +35,7 @@ from audiosr_model.features import (
     mel_spectrogram,
     wav_feature_extraction,
 )
-from audiosr_model.lowpass import (
+from audiosr_model.dsp.lowpass import (
     FILTER_TYPES,
     cutoff_hz_from_stft,
     cutoff_index_np,
@@ -44,8 +43,8 @@ from audiosr_model.lowpass import (
     lowpass,
     lowpass_or_passthrough,
 )
-from audiosr_model.postprocess import faithful_output_level, mel_replace, stft_replace_postprocess
-from audiosr_model.resample import resample, resampled_length
+from audiosr_model.dsp.postprocess import faithful_output_level, mel_replace, stft_replace_postprocess
+from audiosr_model.dsp.resample import resample, resampled_length
 
 SR = 48000
 
@@ -106,7 +105,7 @@ def test_resample_rejects_bad_rates():
 
 
 def test_resample_chunked_kernel_matches_single_kernel(monkeypatch):
-    import audiosr_model.resample as rs
+    import audiosr_model.dsp.resample as rs
 
     x = torch.randn(1, 3000)
     whole = rs.resample(x, 997, 1009)  # co-prime: 1009 phases of 1011 taps

@@ -71,7 +71,7 @@ def _check_beside_a_raising_model_py(tmp_path: Path, example: str, *extra: str) 
 
 def test_reconstruction_adds_modules_without_a_single_key():
     from audiosr_model import config as cfg
-    from audiosr_model.load import skeleton
+    from audiosr_model.weights.load import skeleton
 
     seed = _load("seed_reconstruction")
     for preset in ("tiny", "basic"):
@@ -130,7 +130,7 @@ def test_reconstruction_acceptance_command(tmp_path):
 def test_published_reconstruction_is_hard_coded_to_the_released_size():
     """seed_reconstruction_full: the released network whatever the fixtures; tiny fixtures are refused."""
     from audiosr_model import config as cfg
-    from audiosr_model.load import skeleton
+    from audiosr_model.weights.load import skeleton
 
     full = _load_beside("seed_reconstruction_full")
     net, ours = full.build_published_network(), skeleton(cfg.preset("basic"))

@@ -1,7 +1,7 @@
 """Acceptance: changing one model stage makes the golden comparison fail, readably.
 
 The change: the vocoder's final activation becomes a hard clip (``clamp(x, -1, 1)``)
-instead of ``tanh``: `audiosr_model.vocoder`'s ``torch`` is monkeypatched for the duration
+instead of ``tanh``: `audiosr_model.nets.vocoder`'s ``torch`` is monkeypatched for the duration
 of one enhancement; no file is edited. Everything that writes works on a
 temporary copy of the golden store, never on the committed one.
 """
@@ -16,7 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-import audiosr_model.vocoder
+import audiosr_model.nets.vocoder
 import pytest
 
 from audiosr_verify import golden as G
@@ -29,7 +29,7 @@ CASE = "speech_lp4k"
 
 
 class TorchWithHardClip:
-    """`torch` for audiosr_model.vocoder, except that ``tanh`` is a hard clip."""
+    """`torch` for audiosr_model.nets.vocoder, except that ``tanh`` is a hard clip."""
 
     def __getattr__(self, name):
         import torch
@@ -45,10 +45,10 @@ class TorchWithHardClip:
 
 PATCH_PLUGIN = '''
 """-p plugin for a pytest subprocess: the vocoder's final tanh becomes a hard clip."""
-import audiosr_model.vocoder
+import audiosr_model.nets.vocoder
 from tests.test_golden_detects_change import TorchWithHardClip
 
-audiosr_model.vocoder.torch = TorchWithHardClip()
+audiosr_model.nets.vocoder.torch = TorchWithHardClip()
 '''
 
 
@@ -76,7 +76,7 @@ def store_copy(golden_store, audiosr_settings, case, tmp_path_factory):
 @pytest.fixture(scope="module")
 def changed_output(audiosr_net, audiosr_settings, golden_store, case, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(audiosr_model.vocoder, "torch", TorchWithHardClip())
+        mp.setattr(audiosr_model.nets.vocoder, "torch", TorchWithHardClip())
         return G.enhance_case(audiosr_net, case, audiosr_settings, golden_store.inputs_dir,
                               tmp_path_factory.mktemp("changed"))
 

@@ -497,7 +497,7 @@ def test_overlapping_safetensors_are_refused_by_parity_and_enhance_alike(tmp_pat
     """Class 2: parity's verdict on a file is the one loading it gets (never exit 0 for a file enhance refuses)."""
     from safetensors.torch import save_file
 
-    from audiosr_model.checkpoint_reader import inspect_checkpoint, load_state_dict
+    from audiosr_model.weights.checkpoint_reader import inspect_checkpoint, load_state_dict
 
     good = tmp_path / "tiny.safetensors"
     save_file({k: v.contiguous().clone() for k, v in tiny_state.items()}, str(good))
@@ -520,7 +520,10 @@ def test_overlapping_safetensors_are_refused_by_parity_and_enhance_alike(tmp_pat
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
 def test_library_readers_refuse_pipes_without_blocking(tmp_path):
     """The one opening routine: every reader of the project, called directly on a named pipe."""
-    from audiosr_model import audio, audio_stream, checkpoint_reader, config
+    from audiosr_model import config
+    from audiosr_model.io import audio_file as audio
+    from audiosr_model.io import audio_stream
+    from audiosr_model.weights import checkpoint_reader
     from audiosr_model.errors import AudioSRError
     from audiosr_verify.checks.state_dict import read_manifest
     from audiosr_verify.golden import read_waveform

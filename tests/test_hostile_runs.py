@@ -210,7 +210,7 @@ def test_killed_between_the_two_renames_a_golden_is_old_or_new(tmp_path):
     old = (case_dir / "output.safetensors").read_bytes()
     script = textwrap.dedent(f"""
         import os, signal, numpy as np
-        from audiosr_model import publish
+        from audiosr_model.io import publish
         from audiosr_verify import golden as G
         publish.exchange = lambda a, b: False          # as on a kernel or file system without it
         real_rename = os.rename
@@ -246,7 +246,7 @@ def test_killed_after_the_exchange_the_golden_is_new(tmp_path):
                     store_root / "random-tiny-seed0" / "noise_burst_16k")
     script = textwrap.dedent(f"""
         import os, signal, numpy as np
-        from audiosr_model import publish
+        from audiosr_model.io import publish
         from audiosr_verify import golden as G
         real = publish.exchange
         def exchange(a, b):
@@ -372,7 +372,7 @@ def test_non_finite_output_is_traced_to_the_run(tmp_path):
     from safetensors.torch import save_file
 
     from audiosr_model.config import tiny
-    from audiosr_model.load import random_state
+    from audiosr_model.weights.load import random_state
 
     state = random_state(tiny(), 0)
     state["first_stage_model.vocoder.conv_post.bias"] = torch.full_like(

@@ -228,7 +228,7 @@ CLASSES = ("wrong verdict", "traceback", "hang", "partial output", "unclear mess
 
 
 def _cpu_has_native_fp16() -> bool:
-    from audiosr_model.precision import native_support
+    from audiosr_model.runtime.precision import native_support
 
     return native_support("fp16", "cpu") is None
 

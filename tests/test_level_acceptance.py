@@ -15,7 +15,7 @@ import soundfile as sf
 import audiosr_model.long_audio as long_audio
 from audiosr_verify.cli import main as cli
 from audiosr_verify.testing.strategies import write_audio
-from audiosr_model import level
+from audiosr_model.dsp import level
 
 IN_RATE = 44100
 

@@ -23,9 +23,9 @@ from audiosr_verify.checks.state_dict import (
     read_manifest,
     run_parity,
 )
-from audiosr_model.checkpoint import save_checkpoint
 from audiosr_model.errors import AudioSRError
-from audiosr_model.load import load_model
+from audiosr_model.weights.checkpoint import save_checkpoint
+from audiosr_model.weights.load import load_model
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "golden" / "manifests"
 FORMATS = [("bin", "ckpt.bin"), ("safetensors", "ckpt.safetensors")]
@@ -308,7 +308,7 @@ def test_manifest_round_trip(tmp_path, tiny_state, fmt, name):
 
 
 def read_manifest_keys(path):
-    from audiosr_model.checkpoint_reader import inspect_checkpoint
+    from audiosr_model.weights.checkpoint_reader import inspect_checkpoint
 
     return inspect_checkpoint(path).tensors
 
@@ -348,9 +348,9 @@ def test_bad_manifest_is_one_line_error(tmp_path, content, match):
 
 
 def test_layout_cache_round_trip_and_invalidation(tmp_path, monkeypatch):
-    from audiosr_model.checkpoint import model_specs
+    from audiosr_model.weights.checkpoint import model_specs
     from audiosr_model.config import tiny
-    from audiosr_model.load import skeleton
+    from audiosr_model.weights.load import skeleton
 
     monkeypatch.setenv("AUDIOSR_VERIFY_CACHE", str(tmp_path))
     model_layout.cache_clear()

@@ -36,7 +36,7 @@ def test_precision_names_resolve_and_unknown_ones_are_one_line():
 
 def test_enhance_configurations_are_subjects(monkeypatch):
     # precision:P+A is what `enhance --precision P --attention A` runs: same autocast, same attention switch
-    from audiosr_model.unet import Attention
+    from audiosr_model.nets.attention import Attention
 
     subject = PrecisionSubject("bf16", net=S.tiny_network(), attention="sdpa")
     subject.activate()

@@ -25,9 +25,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audiosr_verify.testing import strategies as ast
-from audiosr_model import level, lowpass
-from audiosr_model.audio import pad_wav, padded_duration
-from audiosr_model.features import wav_feature_extraction
+from audiosr_model.dsp import level, lowpass
+from audiosr_model.dsp.features import wav_feature_extraction
+from audiosr_model.dsp.waveform import pad_wav, padded_duration
 
 RATE = 48000
 LOG_FLOOR = float(torch.log(torch.tensor(1e-5, dtype=torch.float32)))

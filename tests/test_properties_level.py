@@ -1,4 +1,4 @@
-"""Property tests of the level contract (model/level.py, docs/level-contract.md).
+"""Property tests of the level contract (model/dsp/level.py, docs/level-contract.md).
 
 Normalisation is the original's ``0.5 * (x - mean) / (max|x - mean| + 1e-8)``
 in float32. Tolerances below are stated in terms of float32's epsilon and of
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from audiosr_verify.testing import strategies as ast
-from audiosr_model import level
-from audiosr_model.audio import normalize_wav
+from audiosr_model.dsp import level
+from audiosr_model.dsp.waveform import normalize_wav
 from audiosr_model.errors import AudioSRError
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -30,7 +30,7 @@ def _mono(example):
 
 def _centred_peak32(x: np.ndarray) -> float:
     """max|x - mean| as the normalisation computes it (float32 mean, as numpy 1.x)."""
-    from audiosr_model.audio import numpy1_mean
+    from audiosr_model.dsp.waveform import numpy1_mean
 
     return float(np.max(np.abs(x - numpy1_mean(x))))
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audiosr_verify.testing import strategies as ast
-from audiosr_model import level
+from audiosr_model.dsp import level
 from audiosr_model.pipeline import Randomness, enhance_segment
 
 RATE = 48000

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from audiosr_model import resident
+from audiosr_model.runtime import resident
 
 pytestmark = pytest.mark.skipif(not resident.available(), reason="needs /proc/self/pagemap and madvise (Linux)")
 

@@ -68,10 +68,11 @@ def test_stage_names_signatures_and_order():
 
 
 def test_constants_agree_with_the_reference_implementation():
-    from audiosr_model import config, diffusion, lowpass
-    from audiosr_model.checkpoint import IGNORE_GROUPS
+    from audiosr_model import config, sampling
+    from audiosr_model.dsp import lowpass
+    from audiosr_model.weights.checkpoint import IGNORE_GROUPS
 
-    assert tuple(schema.SCHEDULE_BUFFERS) == tuple(diffusion.SCHEDULE_BUFFERS)
+    assert tuple(schema.SCHEDULE_BUFFERS) == tuple(sampling.SCHEDULE_BUFFERS)
     assert tuple(schema.FILTER_TYPES) == tuple(lowpass.FILTER_TYPES)
     assert schema.UNCONDITIONAL_CONSTANT == config.DiffusionConfig().unconditional_constant
     # every key the schema calls unused is in one of the model's declared ignore groups, and vice versa

@@ -20,11 +20,11 @@ import pytest
 import soundfile as sf
 import torch
 from audiosr_model import config as C
-from audiosr_model import memory, precision, timings
-from audiosr_model.load import random_model
 from audiosr_model.long_audio import enhance_file
+from audiosr_model.nets.attention import Attention, set_attention
 from audiosr_model.pipeline import Randomness, generate_many, prepare_segment
-from audiosr_model.unet import Attention, set_attention
+from audiosr_model.runtime import memory, precision, timings
+from audiosr_model.weights.load import random_model
 
 from audiosr_verify.cli.main import main
 
@@ -204,7 +204,7 @@ def test_memory_helpers_are_safe_and_can_be_turned_off(monkeypatch):
 
 def test_reuse_mode_raises_the_thresholds_and_arms_the_network_stages():
     # in a child: the thresholds are process-wide, and this pytest worker must keep glibc's defaults
-    code = ("from audiosr_model import memory\n"
+    code = ("from audiosr_model.runtime import memory\n"
             "import sys\n"
             "if not memory.available(): print('absent'); sys.exit(0)\n"
             "assert not memory.configured()\n"  # a library caller's process is left alone
@@ -239,7 +239,7 @@ def test_in_place_steps_give_the_out_of_place_bits(tiny_net):
 
 
 def test_in_place_add_keeps_the_promoted_dtype_and_shape():
-    from audiosr_model import inplace
+    from audiosr_model.nets import inplace
 
     with torch.no_grad():
         low, high = torch.ones(4, dtype=torch.bfloat16), torch.full((4,), 1e-3)
@@ -316,3 +316,58 @@ def test_generate_many_needs_one_length_and_one_rng_each(micro_net):
     with pytest.raises(ValueError, match="one Randomness"):
         generate_many(micro_net, [short], [], 1, 3.5)
 
+
+
+# ------------------------------------------------------------------ one generate_many, one stage hook
+
+
+def _recording_hook(seen: list):
+    """A stage hook (`pipeline.StageHook`) that records (name, networks) and measures nothing."""
+    import contextlib
+
+    def stages(name, *networks):
+        seen.append((name, networks))
+        return contextlib.nullcontext()
+
+    return stages
+
+
+def test_channel_batches_run_the_stages_a_mono_segment_runs(micro_net):
+    """Channels kept go through `generate_many` (with their own draw) under the same hook: same stages,
+    the same networks handed to the memory policy, one ``ddim_step`` per step for the whole batch."""
+    from audiosr_model.audio_channels import enhance_channels
+    from audiosr_model.pipeline import enhance_segment
+
+    t = np.arange(24000) / 48000
+    left = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    right = (0.05 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    mono, pair = [], []
+    enhance_segment(micro_net, left, 0.5, Randomness(3), 2, 3.5, stages=_recording_hook(mono))
+    outs = enhance_channels(micro_net, np.stack([left, right]), 0.5, 3, 2, 3.5, stages=_recording_hook(pair))
+    names = lambda seen: sorted({n for n, _ in seen})  # noqa: E731
+    assert names(pair) == names(mono) == sorted(["features", "condition_encode", "ddim", "ddim_step", "vae_decode",
+                                                 "postprocess", "vocoder"])
+    net_stages = lambda seen: [(n, [id(m) for m in nets]) for n, nets in seen if nets]  # noqa: E731
+    assert net_stages(pair) == net_stages(mono)  # condition VAE, UNet, decoder, vocoder: as for one segment
+    assert [n for n, _ in pair].count("ddim_step") == 2 == [n for n, _ in mono].count("ddim_step")
+    assert [n for n, _ in pair].count("features") == 2  # each channel prepared as its own mono file
+    # the hook changes nothing: the default (no hook) gives the same bits
+    plain = enhance_channels(micro_net, np.stack([left, right]), 0.5, 3, 2, 3.5)
+    for a, b in zip(outs, plain):
+        assert np.array_equal(a.waveform, b.waveform)
+
+
+def test_long_audio_gives_the_pipeline_the_runtime_hook(micro_net, tmp_path):
+    """A stereo file (channels batched) is timed stage by stage like a mono one (`enhance --timings`)."""
+    rate = 24000
+    t = np.arange(rate // 2) / rate
+    sf.write(tmp_path / "st.wav", np.stack([0.3 * np.sin(2 * np.pi * 440 * t),
+                                           0.1 * np.sin(2 * np.pi * 900 * t)], 1).astype(np.float32), rate)
+    collected = timings.Timings()
+    with timings.collecting(collected):
+        enhance_file(micro_net, tmp_path / "st.wav", tmp_path / "out.wav", steps=2, seed=1)
+    stages = collected.to_dict()["stages"]
+    for name in ("read_resample", "features", "condition_encode", "ddim", "ddim_step", "vae_decode", "vocoder",
+                 "postprocess", "write"):
+        assert name in stages, name
+    assert stages["ddim"]["calls"] == 1 and stages["ddim_step"]["calls"] == 2  # both channels in one batch

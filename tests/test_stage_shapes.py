@@ -3,7 +3,7 @@
 import torch
 
 from audiosr_model.config import basic
-from audiosr_model.load import skeleton
+from audiosr_model.weights.load import skeleton
 
 
 def test_basic_stage_shapes_for_5_12_seconds():

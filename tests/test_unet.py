@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from audiosr_model.config import basic, tiny
-from audiosr_model.unet import UNetModel, timestep_embedding
+from audiosr_model.nets.unet import UNetModel, timestep_embedding
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "golden" / "manifests" / "components"
 BASIC_UNET_PARAMS = 258_195_088  # counted on the original (model.diffusion_model)

@@ -151,7 +151,7 @@ def test_export_refuses_bad_input_before_the_original_runs(tmp_path, name):
 
 
 def test_a_checkpoint_of_another_layout_is_refused_and_its_own_accepted(tmp_path, tiny_state):
-    from audiosr_model.checkpoint import save_checkpoint
+    from audiosr_model.weights.checkpoint import save_checkpoint
     from audiosr_verify.oracle.inference_weights import check_layout
 
     path = tmp_path / "tiny.safetensors"
@@ -182,7 +182,7 @@ def test_check_asks_for_the_checkpoint_a_set_was_made_from(tmp_path):
 
 
 def test_check_refuses_another_checkpoint_naming_both_hashes(tmp_path, tiny_state):
-    from audiosr_model.checkpoint import save_checkpoint
+    from audiosr_model.weights.checkpoint import save_checkpoint
 
     other = tmp_path / "other.safetensors"
     save_checkpoint(tiny_state, other, "safetensors")

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from audiosr_model.config import VAEConfig, basic, tiny
-from audiosr_model.vae import AttnBlock, AutoencoderKL, DiagonalGaussian, Downsample, Encoder, Upsample
-from audiosr_model.vocoder import Generator
+from audiosr_model.nets.vae import AttnBlock, AutoencoderKL, DiagonalGaussian, Downsample, Encoder, Upsample
+from audiosr_model.nets.vocoder import Generator
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "golden" / "manifests" / "components"
 PRESETS = {"tiny": tiny, "basic": basic}

@@ -17,7 +17,7 @@ from torch.nn.utils import parametrizations, weight_norm
 
 from audiosr_model.config import basic, tiny
 from audiosr_model.errors import AudioSRError
-from audiosr_model.vocoder import Generator, load_weight_norm_state, output_length
+from audiosr_model.nets.vocoder import Generator, load_weight_norm_state, output_length
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "golden" / "manifests" / "components"
 PRESETS = {"tiny": tiny, "basic": basic}

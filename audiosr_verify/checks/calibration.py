@@ -44,6 +44,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from audiosr_model.errors import AudioSRError
 from audiosr_verify import schema
 from audiosr_verify.oracle.fixture_validation import CALIBRATION_FILE, CALIBRATION_VERSION
 
@@ -104,7 +105,7 @@ def float64_math():
     """
     from torch import nn
 
-    from audiosr_model import unet as unet_mod
+    from audiosr_model.nets import unet as unet_mod
 
     embed, norm = unet_mod.timestep_embedding, unet_mod.GroupNorm32.forward
 
@@ -157,24 +158,11 @@ class Float64Reference:
 
     @torch.no_grad()
     def ddim_step(self, x, cond, index, steps, guidance, noise):
-        from audiosr_model.diffusion import ddim_step, guided_denoiser, make_ddim_schedule
+        from audiosr_verify.subjects.reference import guided_ddim_step
 
-        net, cond = self.net, self._d(cond)
-        sf = net.scale_factor
-        outputs: list[torch.Tensor] = []
-
-        def unet(x_in, t):
-            out = net.unet(x_in, t)
-            outputs.append(out)
-            return out
-
-        denoise = guided_denoiser(unet, cond * sf, net.unconditional_latent(cond) * sf, float(guidance))
-        schedule = make_ddim_schedule(net.alphas_cumprod.float(), int(steps), net.config.diffusion.ddim_eta)
-        step = ddim_step(denoise, self._d(x), schedule, int(index), net.vprediction(), self._d(noise))
-        result = {"x_prev": step.x, "pred_x0": step.pred_x0}
-        if outputs and outputs[0].shape[0] == 2 * step.x.shape[0]:
-            result["model_cond"], result["model_uncond"] = outputs[0].chunk(2)
-        return result
+        # the schedule's coefficients as the original's (float32): they define the step, they are not noise
+        return guided_ddim_step(self.net, x, cond, index, steps, guidance, noise, self._d,
+                                alphas_cumprod=self.net.alphas_cumprod.float())
 
     @torch.no_grad()
     def vae_decode(self, z):
@@ -187,15 +175,15 @@ class Float64Reference:
 
 def calibrate(fixture_dir: str | Path, weights: str | Path, progress: Progress = None) -> Calibration:
     """Noise and bounds of every network-stage tensor of the set, measured against float64."""
-    from audiosr_model.load import load_model
+    from audiosr_model.weights.load import load_model
     from audiosr_verify.checks import stages as S
-    from audiosr_verify.oracle.fixture_validation import open_metadata
+    from audiosr_verify.oracle.fixture_validation import fixture_preset, open_metadata
 
     say = progress or (lambda m: None)
     start = time.monotonic()
     fdir = Path(fixture_dir)
     meta = open_metadata(fdir)
-    preset = meta.get("preset", "basic")
+    preset = fixture_preset(fdir, meta)
     say(f"loading the {preset} reference in float64")
     net, _ = load_model(str(weights), preset, "cpu")
     subject = Float64Reference(net)
@@ -214,7 +202,10 @@ def calibrate(fixture_dir: str | Path, weights: str | Path, progress: Progress =
         bound = max(atol, MULTIPLE * c.max_abs + FLOOR_ULPS * ulp(peak))
         cal.rows.append(TensorBound(c.name, c.stage, c.input, float(c.max_abs), peak, atol, float(bound)))
     if result.errors:
-        raise RuntimeError(f"the float64 reference failed on {result.errors[0]}")
+        e = result.errors[0]  # a bug of ours, not of the user's input: said in one line, nothing published
+        raise AudioSRError(f"calibration: the float64 reference failed on stage {e.get('stage')} of input "
+                           f"{e.get('input')}: {e.get('error')} (export again with --no-calibrate to keep the "
+                           "schema's bounds, and report this)", fdir)
     cal.seconds = time.monotonic() - start
     return cal
 
@@ -269,7 +260,7 @@ def fault_table(fixture_dir: str | Path, weights: str | Path, names: list[str] |
     under the set's bounds (calibrated where it has them): its largest error against its bound. Faults no
     stage owns (in the pipeline around the stages: level, channels) are the golden cases' to catch."""
     from audiosr_verify.checks import stages as S
-    from audiosr_verify.oracle.fixture_validation import open_metadata
+    from audiosr_verify.oracle.fixture_validation import fixture_preset, open_metadata
     from audiosr_verify.subject import SubjectContext
     from audiosr_verify.subjects.faults import FAULTS, FaultSubject
 
@@ -277,7 +268,7 @@ def fault_table(fixture_dir: str | Path, weights: str | Path, names: list[str] |
     fdir = Path(fixture_dir)
     meta = open_metadata(fdir)
     first = next(iter(meta["inputs"]))
-    context = SubjectContext(str(weights), meta.get("preset", "basic"), "cpu")
+    context = SubjectContext(str(weights), fixture_preset(fdir, meta), "cpu")
     rows = []
     for name in names or sorted(FAULTS):
         fault = FAULTS[name]

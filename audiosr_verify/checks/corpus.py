@@ -119,7 +119,7 @@ def _to_mono48(wave: np.ndarray, rate: int) -> np.ndarray:
     """Channel 0 at 48 kHz (the schema's enhance keeps channel 0), with the model's own resampler."""
     import torch
 
-    from audiosr_model.resample import resample
+    from audiosr_model.dsp.resample import resample
 
     x = np.ascontiguousarray(wave[:1], dtype=np.float32)
     if rate != RATE:
@@ -131,14 +131,14 @@ def _band_limit(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
     """All channels resampled to ``target`` Hz (the sinc resampler's anti-aliasing is the band limit)."""
     import torch
 
-    from audiosr_model.resample import resample
+    from audiosr_model.dsp.resample import resample
 
     return resample(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), int(rate), int(target)).numpy()
 
 
 def detected_cutoff_hz(x48: np.ndarray) -> float | None:
     """The band limit the model's own detector finds in a 48 kHz signal, or None when there is none."""
-    from audiosr_model.lowpass import cutoff_index_np
+    from audiosr_model.dsp.lowpass import cutoff_index_np
 
     hz = cutoff_index_np(np.ascontiguousarray(x48, dtype=np.float32)) * (RATE / 2) / 1024
     return float(hz) if MIN_CUTOFF_HZ <= hz <= MAX_CUTOFF_HZ else None
@@ -295,8 +295,8 @@ class FileEvaluator:
 
     def evaluate(self, job: dict[str, str]) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
         """``(row, spectra)`` for one file; ``spectra`` (for the report's worst files) is None on error."""
-        from audiosr_model import audio
-        from audiosr_model.audio_stream import check_audio_file
+        from audiosr_model.io import audio_file as audio
+        from audiosr_model.io.audio_stream import check_audio_file
         from audiosr_verify.util.hashing import sha256_file
 
         s = self.settings

@@ -81,7 +81,7 @@ class _Pair:
 
 def stage_errors(subject, reference, wave: np.ndarray, rate: int, seed: int) -> dict[str, Any]:
     """``{"compared": {fixture tensor: error row}, "stopped": why the chain ended early or None}``."""
-    from audiosr_model import audio
+    from audiosr_model.dsp import waveform as audio
 
     p = _Pair(subject, reference)
     wave = np.ascontiguousarray(wave, dtype=np.float32)

@@ -435,7 +435,7 @@ class _Run:
 
 def _read_audio(inp: FixtureInput) -> tuple[np.ndarray, int]:
     """The input as the original reads it: float32 [channels, samples] and its rate."""
-    from audiosr_model import audio
+    from audiosr_model.io import audio_file as audio
 
     wave, rate = audio.read_audio(inp.audio_path)
     return np.ascontiguousarray(wave, dtype=np.float32), int(rate)
@@ -880,7 +880,7 @@ def check_stages(
     result.calibrated = read_calibration(fdir, meta)
     settings = Settings(seed=int(meta.get("seed", 42)), steps=int(meta.get("ddim_steps", 2)),
                         guidance=float(meta.get("guidance_scale", 3.5)))
-    result.preset = meta.get("preset", "tiny")
+    result.preset = meta.get("preset", "tiny")  # as recorded (config.yaml: the set's own configuration)
     result.settings = settings.to_dict()
     shared = find_draws(items, settings.seed)
     if shared is None:  # a subset without the input that stores the draws
@@ -952,9 +952,9 @@ def shared_network(preset: str = "tiny", weights: dict[str, torch.Tensor] | None
     them implicitly through the DDIM stages).
     """
     from audiosr_model import config as cfg
-    from audiosr_model.checkpoint import load_into
-    from audiosr_model.diffusion import schedule_buffers
-    from audiosr_model.load import skeleton
+    from audiosr_model.weights.checkpoint import load_into
+    from audiosr_model.sampling.schedule import schedule_buffers
+    from audiosr_model.weights.load import skeleton
     from audiosr_verify.oracle import export
 
     config = cfg.preset(preset)

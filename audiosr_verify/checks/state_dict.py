@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from audiosr_model.checkpoint_reader import (
+from audiosr_model.weights.checkpoint_reader import (
     _ITEMSIZE,
     CheckpointListing,
     _strip_prefixes,
@@ -485,6 +485,20 @@ class ModelLayout:
                 "cached": self.cached, "ignore_groups": [g.name for g in self.groups]}
 
 
+def preset_tag(preset: str) -> str:
+    """A preset's name, or for a configuration file ``config-`` and its content's sha256 (what the layout
+    depends on: the same file moved is the same layout, an edited one is another)."""
+    import hashlib
+
+    from audiosr_model.config import is_config_file
+
+    if not is_config_file(preset):
+        return preset
+    from audiosr_model.io.safe_open import MAX_CONFIG_BYTES, read_bytes
+
+    return "config-" + hashlib.sha256(read_bytes(preset, "configuration", max_bytes=MAX_CONFIG_BYTES)).hexdigest()[:16]
+
+
 def _layout_fingerprint(preset: str) -> str:
     """What the skeleton's layout depends on: the model package's sources and torch's version."""
     import hashlib
@@ -496,7 +510,7 @@ def _layout_fingerprint(preset: str) -> str:
         torch_version = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
         torch_version = "unknown"
-    digest = hashlib.sha256(f"{LAYOUT_CACHE_VERSION}\0{preset}\0{torch_version}\0".encode())
+    digest = hashlib.sha256(f"{LAYOUT_CACHE_VERSION}\0{preset_tag(preset)}\0{torch_version}\0".encode())
     root = Path(model.__file__).resolve().parent
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
@@ -543,19 +557,19 @@ def model_layout(preset: str, cache: bool = True) -> ModelLayout:
     cache entry is keyed by the sha256 of every source file of the ``model``
     package, torch's version and the preset, so any code change rebuilds it.
     """
-    from audiosr_model.checkpoint import FIRST_STAGE_ENCODER_GROUP, IGNORE_GROUPS
+    from audiosr_model.weights.checkpoint import FIRST_STAGE_ENCODER_GROUP, IGNORE_GROUPS
 
     fingerprint = _layout_fingerprint(preset)
     cache_dir = layout_cache_dir() if cache else None
-    path = cache_dir / f"layout-{preset}-{fingerprint[:24]}.json" if cache_dir else None
+    path = cache_dir / f"layout-{preset_tag(preset)}-{fingerprint[:24]}.json" if cache_dir else None
     known = {g.name: g for g in IGNORE_GROUPS + (FIRST_STAGE_ENCODER_GROUP,)}
     hit = _read_cached_layout(path) if path else None
     if hit is not None and all(name in known for name in hit[1]):
         specs, names = hit
         return ModelLayout(preset, specs, tuple(known[n] for n in names), fingerprint, True)
-    from audiosr_model.checkpoint import groups_for, model_specs
+    from audiosr_model.weights.checkpoint import groups_for, model_specs
     from audiosr_model.config import preset as get_preset
-    from audiosr_model.load import skeleton
+    from audiosr_model.weights.load import skeleton
 
     net = skeleton(get_preset(preset))
     specs, groups = model_specs(net), groups_for(net)
@@ -589,7 +603,7 @@ def _bytes_progress(progress: Progress | None, stage: str):
 
 
 def _classify(expected: Mapping[str, Spec], actual: Mapping[str, Spec], groups) -> list[KeyEntry]:
-    from audiosr_model.checkpoint import classify_keys
+    from audiosr_model.weights.checkpoint import classify_keys
 
     folded, origin = fold_weight_norm(actual)
     report = classify_keys(expected, folded, groups)

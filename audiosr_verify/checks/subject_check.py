@@ -155,7 +155,7 @@ def write_shared_checkpoint(directory: str | Path, preset: str = "tiny", fixture
     from safetensors.torch import save_file
 
     from audiosr_model import config as cfg
-    from audiosr_model.diffusion import schedule_buffers
+    from audiosr_model.sampling.schedule import schedule_buffers
     from audiosr_verify.oracle import export
     from audiosr_verify.oracle.fixture_validation import open_metadata
 
@@ -241,7 +241,8 @@ def run_check(
     a set exported from a checkpoint (``oracle export --checkpoint``) needs that checkpoint
     (``checkpoint``), recognised by its sha256, and the subject gets its cached safetensors copy.
     """
-    from audiosr_verify.oracle.fixture_validation import open_metadata, resolve_names
+    from audiosr_verify.oracle.fixture_validation import fixture_preset, open_metadata, resolve_names
+    from audiosr_verify.oracle.manifests import manifest_path
     from audiosr_verify.subjects.loader import load_subject
     from audiosr_verify.subjects.reference import ReferenceSubject
 
@@ -251,7 +252,7 @@ def run_check(
     fdir = S._resolve(fixture_dir)
     meta = open_metadata(fdir)
     resolve_names(meta, fdir, inputs)
-    made_with = meta.get("preset", "tiny")
+    made_with = fixture_preset(fdir, meta)  # a name, or the set's own config.yaml
     if preset is not None and preset != made_with:
         raise AudioSRError(f"the fixture set was made with the {made_with} preset, not {preset}", fdir)
     preset = made_with
@@ -266,7 +267,7 @@ def run_check(
         layout = subject.state_dict_layout()
         if layout is not None:
             say("state-dict layout")
-            result.state_dict = compare_layout(layout, data_path("manifests", f"audiosr_{preset}.json"))
+            result.state_dict = compare_layout(layout, manifest_path(preset))
         say(f"activating {subject.name}")
         activate(subject)
         try:
@@ -290,6 +291,7 @@ def fixture_checkpoint(meta: dict[str, Any], fixture_dir: Path, checkpoint: str 
                        progress: Progress = None) -> Path | None:
     """The weights a subject gets for a set exported from a checkpoint (its cached safetensors copy), after
     the given checkpoint is recognised by its sha256; None for the bundled sets (shared seeded weights)."""
+    from audiosr_verify.oracle.fixture_validation import fixture_preset
     from audiosr_verify.oracle.inference_weights import check_layout, inference_copy
 
     recorded = meta.get("checkpoint")
@@ -303,7 +305,7 @@ def fixture_checkpoint(meta: dict[str, Any], fixture_dir: Path, checkpoint: str 
                            f"{recorded['sha256'][:16]}...): give it with --checkpoint", fixture_dir)
     if progress:
         progress(f"hashing {Path(checkpoint).name}")
-    facts = check_layout(Path(checkpoint), meta.get("preset", "basic"))
+    facts = check_layout(Path(checkpoint), fixture_preset(fixture_dir, meta))
     if facts.sha256 != recorded["sha256"]:
         raise AudioSRError(f"not the checkpoint the fixture set was made with: sha256 {facts.sha256[:16]}... "
                            f"against the set's {recorded['sha256'][:16]}... ({recorded.get('file', '?')}, "
@@ -323,7 +325,7 @@ def write_random_checkpoint(directory: str | Path, preset: str = "tiny", seed: i
     from safetensors.torch import save_file
 
     from audiosr_model import config as cfg
-    from audiosr_model.load import random_state
+    from audiosr_model.weights.load import random_state
 
     path = Path(directory) / f"random_{preset}_seed{seed}.safetensors"
     save_file({k: v.contiguous() for k, v in random_state(cfg.preset(preset), seed).items()}, str(path))

@@ -103,7 +103,7 @@ def check_model_options(args, require_weights: bool = True):
     other. The result is kept on ``args`` for `load_network`.
     """
     from audiosr_model import config as cfg
-    from audiosr_model.safe_open import check_input
+    from audiosr_model.io.safe_open import check_input
 
     if getattr(args, "checkpoint", None) and getattr(args, "random_weights", False):
         raise AudioSRError("give either --checkpoint or --random-weights, not both")
@@ -122,7 +122,7 @@ def check_model_options(args, require_weights: bool = True):
 
 def _check_network_size(config, path) -> None:
     """Build the network on the meta device (no memory) and refuse one too large to hold."""
-    from audiosr_model.load import skeleton
+    from audiosr_model.weights.load import skeleton
 
     try:
         net = skeleton(config)
@@ -137,7 +137,7 @@ def _check_network_size(config, path) -> None:
 
 def load_network(args):
     """The network the model options ask for, with a one-line description."""
-    from audiosr_model.load import load_model, random_model, resolve_device
+    from audiosr_model.weights.load import load_model, random_model, resolve_device
 
     config = getattr(args, "_checked_config", None) or check_model_options(args)
     device = resolve_device(args.device)

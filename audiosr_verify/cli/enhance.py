@@ -6,7 +6,7 @@ the device), the outputs against each other (two inputs with one stem would
 write one file: refused, naming both), every input in full (header, length,
 NaN/Inf, truncation), then every output (the audio files and --timings-json)
 against the inputs and the file system, each locked for the whole run so that
-a concurrent run cannot replace a result (`audiosr_model.publish.Reservation`).
+a concurrent run cannot replace a result (`audiosr_model.io.publish.Reservation`).
 Each result is published whole or not at all; an output that cannot be
 written makes the exit status non-zero. A run that fails before writing
 anything removes the output directory it created.
@@ -87,7 +87,10 @@ def add_verbs(sub) -> None:
     p = sub.add_parser("make-checkpoint", help="write deterministic random weights as a checkpoint",
                        description="Write a checkpoint with seeded random weights for a preset, in the "
                        "original format ({'state_dict': ...} torch zip) or as safetensors.")
-    p.add_argument("--preset", default="tiny", choices=["basic", "tiny"])
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--preset", default="tiny", choices=["basic", "tiny"])
+    size.add_argument("--config", metavar="YAML", help="a model configuration (the YAML of enhance --config) "
+                      "instead of a preset")
     p.add_argument("--seed", type=seed_type, default=0, help="seed of the weights, 0 to 2**32-1 (default 0)")
     p.add_argument("--output", "-o", required=True, metavar="FILE")
     p.add_argument("--format", choices=["bin", "safetensors"], default=None,
@@ -98,7 +101,7 @@ def add_verbs(sub) -> None:
 def _plan_targets(args) -> tuple[list[Path], str | None]:
     """One output path per input (checked against each other), and the format they are written in."""
     from audiosr_model.audio_options import output_format
-    from audiosr_model.publish import identity
+    from audiosr_model.io.publish import identity
 
     if args.output:
         if len(args.inputs) != 1:
@@ -121,8 +124,8 @@ def _plan_targets(args) -> tuple[list[Path], str | None]:
 
 def cmd_enhance(args) -> int:
     from audiosr_model.audio_options import check_run_options
-    from audiosr_model.audio_stream import check_audio_file
-    from audiosr_model.publish import Reservation
+    from audiosr_model.io.audio_stream import check_audio_file
+    from audiosr_model.io.publish import Reservation
 
     check_run_options(args.steps, args.guidance, args.seed, args.level, args.mix)
     check_model_options(args)
@@ -147,7 +150,7 @@ def cmd_enhance(args) -> int:
 
 def _reserved(args, targets: list[Path]) -> list:
     """The run's outputs as publish targets: one per input, and the --timings-json file."""
-    from audiosr_model.publish import Target
+    from audiosr_model.io.publish import Target
 
     reserved = [Target(t, source=str(item), overwrite=args.overwrite) for t, item in zip(targets, args.inputs)]
     if args.timings_json:  # a report about the run: replaced like any report, never an input or a result
@@ -167,8 +170,8 @@ def _check_timings_json(path: str | None) -> None:
 
 def _check_speed_options(args) -> None:
     """--precision and --compile need support on the device: refused here, not after loading the model."""
-    from audiosr_model.load import resolve_device
-    from audiosr_model.precision import check_precision
+    from audiosr_model.weights.load import resolve_device
+    from audiosr_model.runtime.precision import check_precision
 
     device = resolve_device(args.device)
     check_precision(args.precision, device)
@@ -204,11 +207,11 @@ def _check_compiler(device) -> None:
 def _enhance_all(args, targets: list[Path], fmt: str, reservation) -> tuple[int, int]:
     from rich.console import Console
 
-    from audiosr_model import memory, timings
-    from audiosr_model.speed import fast_network
+    from audiosr_model.runtime import memory, timings
+    from audiosr_model.runtime.speed import fast_network
 
     console = Console(stderr=True)
-    memory.configure()  # activations from a warm heap, trimmed between stages (model/memory.py)
+    memory.configure()  # activations from a warm heap, trimmed between stages (model/runtime/memory.py)
     collect = timings.Timings() if (args.timings or args.timings_json) else None
     t_start = time.perf_counter()
     with console.status("loading model"):
@@ -303,14 +306,15 @@ def _enhance_files(args, targets: list[Path], fmt: str, reservation, net, consol
 
 def cmd_make_checkpoint(args) -> int:
     from audiosr_model import config as cfg
-    from audiosr_model.checkpoint import save_checkpoint
-    from audiosr_model.load import random_state
-    from audiosr_model.publish import Target, check_targets
+    from audiosr_model.weights.checkpoint import save_checkpoint
+    from audiosr_model.weights.load import random_state
+    from audiosr_model.io.publish import Target, check_targets
 
     fmt = args.format or ("safetensors" if Path(args.output).suffix == ".safetensors" else "bin")
     check_targets([Target(Path(args.output), "--output", what="checkpoint")])  # before building the weights
-    state = random_state(cfg.preset(args.preset), args.seed)
+    config = cfg.load_yaml(args.config) if args.config else cfg.preset(args.preset)
+    state = random_state(config, args.seed)
     save_checkpoint(state, args.output, fmt)
     n = sum(v.numel() for v in state.values())
-    print(f"wrote {args.output}: {len(state)} keys, {n:,} elements ({args.preset}, seed {args.seed})")
+    print(f"wrote {args.output}: {len(state)} keys, {n:,} elements ({args.config or args.preset}, seed {args.seed})")
     return EXIT_OK

@@ -76,8 +76,8 @@ def add_verbs(sub) -> None:
 def settings_from_args(args):
     """The run's settings, every option checked (a checkpoint is read by the workers only, so it is checked
     here: a missing one is one line, not one error row per file)."""
-    from audiosr_model.load import resolve_device
-    from audiosr_model.safe_open import check_input
+    from audiosr_model.weights.load import resolve_device
+    from audiosr_model.io.safe_open import check_input
     from audiosr_verify.checks.corpus import EvaluationSettings
 
     if args.config:

@@ -70,8 +70,11 @@ def add_verbs(sub) -> None:
                    "original's key layout)")
     u.add_argument("--inputs", nargs="+", metavar="FILE", help="audio files (any rate, mono or multi-channel)")
     u.add_argument("--output-dir", "-o", metavar="FIX", help="the fixture set to write (a new or empty folder)")
-    u.add_argument("--preset", choices=["basic", "tiny"], default="basic",
+    u.add_argument("--preset", choices=["basic", "tiny"], default=None,
                    help="layout of the checkpoint (default basic: audiosr_basic and audiosr_speech)")
+    u.add_argument("--config", metavar="YAML", help="a model configuration that is neither preset (the YAML of "
+                   "`enhance --config`: other VAE, UNet or vocoder sizes); the original is built with it and the "
+                   "set keeps a copy")
     u.add_argument("--steps", type=steps_type, default=50, help="DDIM steps (default 50)")
     u.add_argument("--seed", type=seed_type, default=42, help="seed (default 42)")
     u.add_argument("--guidance", type=guidance_type, default=3.5, help="guidance scale (default 3.5)")
@@ -173,7 +176,10 @@ def _export_user(args, console, given: list[str]) -> int:
                            "not with --checkpoint")
     with console.status("checking the inputs and the checkpoint") as status:
         say = lambda m: status.update(m)  # noqa: E731
-        plan = plan_export(args.checkpoint, args.inputs, args.output_dir, preset=args.preset, steps=args.steps,
+        if args.config is not None and args.preset is not None:
+            raise AudioSRError("--config and --preset name the size twice: give one")
+        plan = plan_export(args.checkpoint, args.inputs, args.output_dir, steps=args.steps,
+                           preset=args.config if args.config is not None else (args.preset or "basic"),
                            seed=args.seed, guidance=args.guidance, duration=args.duration, progress=say)
         try:
             driver.oracle_python()  # no oracle venv: one line now, not after the checkpoint was hashed

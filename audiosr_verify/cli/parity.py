@@ -60,7 +60,7 @@ def _outputs(args, names: tuple[str, ...]) -> Reservation:
     Checked before any work; `Reservation` holds a lock on each until the run
     ends, and each is published whole (temporary file, then rename).
     """
-    from audiosr_model.safe_open import check_input
+    from audiosr_model.io.safe_open import check_input
 
     check_input(args.checkpoint, "checkpoint or manifest")  # a pipe or device is refused before any work
     if getattr(args, "manifest", None):

@@ -68,16 +68,25 @@ def add_verbs(sub) -> None:
     gsub.required = True
     p = gsub.add_parser("check", help="compare with the goldens (exit 1 on any failure)",
                         description="Compare every case with its golden; a failing case gets obtained.* and "
-                        "comparison.json beside its golden. A missing golden fails.")
+                        "comparison.json beside its golden. A missing golden fails. Prints which bound applied "
+                        "to each metric (default, measured for this checkpoint, case override) with the float "
+                        "noise measured for it.")
     add_model_options(p)
     _store_options(p)
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.set_defaults(func=cmd_golden, update=False)
     p = gsub.add_parser("update", help="write (replace) the goldens, atomically per case",
                         description="Write the golden of every selected case (temporary directory, then "
-                        "rename). Review the result (audiosr-verify report) before committing it.")
+                        "rename). Review the result (audiosr-verify report) before committing it. For weights "
+                        "other than the bundled random tiny ones (a --checkpoint), each case's float noise is "
+                        "measured first (recomputed with another torch thread count and oneDNN off; 1e-6 relative; "
+                        "+-1 ulp) "
+                        "and bounds derived from it are stored in <store>/<key>/tolerances.json.")
     add_model_options(p)
     _store_options(p)
+    p.add_argument("--no-measure-noise", action="store_true",
+                   help="do not measure the float noise of a checkpoint's goldens (half the time): its cases are "
+                   "then judged by the tiny-model default bounds, and golden check says so")
     p.set_defaults(func=cmd_golden, update=True, json=None)
 
 
@@ -134,7 +143,7 @@ def _golden_source(args, console, store, settings):
 
     preset = args.preset or ("basic" if args.checkpoint else "tiny")
     console.print(f"loading subject {args.subject}", highlight=False)
-    from audiosr_model.load import resolve_device
+    from audiosr_model.weights.load import resolve_device
 
     device = str(resolve_device(args.device))
     with opened_subject(args.subject, args.checkpoint, preset, args.weights_seed, device) as subject:
@@ -251,7 +260,8 @@ def cmd_golden(args) -> int:
         err.print(f"model: {described}; golden key {settings.key}", highlight=False)
         with _progress(err) as progress:
             run = G.run_golden(source, settings, store, cases, update=args.update,
-                               progress=_case_progress(progress))
+                               progress=_case_progress(progress),
+                               measure_noise=False if getattr(args, "no_measure_noise", False) else None)
         _print_golden(args, run, store, settings, reserved)
     return EXIT_OK if run.passed else EXIT_FAILED
 
@@ -303,6 +313,60 @@ def _cases_done(run, update: bool) -> str:
     return f"{n} of {len(run.results)} case(s) {'written' if update else 'compared'}"
 
 
+# the checked metrics shown in the bounds table, with short headers
+_BOUND_COLUMNS = {"peak_relative_diff": "max |diff| / peak", "spectral_distance": "spectral dist dB",
+                  "spectral_distance_worst_frame": "worst frame dB", "spectral_distance_hf": "above cutoff dB",
+                  "si_sdr": "SI-SDR dB"}
+
+
+def _print_bounds(out, args, run, settings) -> None:
+    """Which bound applied to each metric, and the float noise measured for it (golden/noise.py); an update
+    prints what it measured. Every bound looser than its default is printed with the noise that set it."""
+    from rich.table import Table
+
+    from audiosr_verify.golden.noise import bounds_measured_for
+    from audiosr_verify.golden.policy import _fmt
+
+    if args.update:
+        for r in run.results:
+            for note in r.notes:
+                out.print(f"{r.case}: {note}", highlight=False, markup=False, soft_wrap=True)
+        for notice in run.notices:
+            out.print(notice, highlight=False, markup=False, soft_wrap=True)
+        return
+    shown = [r for r in run.results if r.bounds and r.status in ("identical", "within_tolerance", "failed")]
+    plain = all(b["source"] == "default" and b.get("measured_noise") is None for r in shown
+                for b in r.bounds.values())
+    if shown and plain and bounds_measured_for(settings):
+        out.print("bounds: the defaults, measured on these goldens (benchmarks/bench_golden_noise.py)",
+                  highlight=False)
+    elif shown and not plain:
+        table = Table(title="bounds applied (source; float noise measured for this checkpoint)",
+                      title_justify="left")
+        table.add_column("case")
+        names = [m for m in _BOUND_COLUMNS if any(m in r.bounds for r in shown)]
+        for m in names:
+            table.add_column(_BOUND_COLUMNS[m])
+        for r in shown:
+            cells = []
+            for m in names:
+                b = r.bounds.get(m)
+                if b is None:
+                    cells.append("-")
+                    continue
+                bound = " ".join(f"{'<=' if k == 'max' else '>='} {_fmt(v)}" for k, v in b["bound"].items())
+                noise = b.get("measured_noise")
+                cells.append(f"{bound} {b['source']}" + ("" if noise is None else f"\nnoise {_fmt(noise)}"))
+            table.add_row(r.case, *cells)
+        out.print(table)
+        for r in shown:  # a failing case prints its notes in its own table below
+            for note in r.notes if r.passed else ():
+                if note.startswith("bound of "):
+                    out.print(f"{r.case}: {note}", highlight=False, markup=False, soft_wrap=True)
+    for notice in run.notices:
+        out.print(notice, highlight=False, markup=False, soft_wrap=True)
+
+
 def _print_golden(args, run, store, settings, reserved) -> None:
     from rich.table import Table
 
@@ -323,6 +387,7 @@ def _print_golden(args, run, store, settings, reserved) -> None:
                    value("spectral_distance_worst_frame"), value("si_sdr"), seconds)
         table.add_row(*row, style=None if r.passed else "red")
     out.print(table)
+    _print_bounds(out, args, run, settings)
     if not args.update:
         _print_coverage(out, run, store, settings)
         from audiosr_verify.report.render import case_table_text

@@ -53,7 +53,7 @@ def discover(corpus: str | os.PathLike) -> list[CorpusFile]:
 
 def probe(files: list[CorpusFile]) -> str | None:
     """``None`` as soon as one file has a readable audio header; else why the first one is not."""
-    from audiosr_model.audio_stream import read_audio_info
+    from audiosr_model.io.audio_stream import read_audio_info
 
     first_problem = None
     for f in files:

@@ -110,8 +110,8 @@ class InputFacts:
 def input_facts(path: str | Path) -> InputFacts:
     import soundfile as sf
 
-    from audiosr_model import level
-    from audiosr_model.audio import padded_duration
+    from audiosr_model.dsp import level
+    from audiosr_model.dsp.waveform import padded_duration
     from audiosr_model.long_audio import CHUNK_SECONDS, OVERLAP_SECONDS, output_length, plan_chunks
     from audiosr_model.pipeline import SAMPLE_RATE
 

@@ -31,7 +31,7 @@ PATHS: dict[str, PathInfo] = {
         "chunks", "audiosr_model.long_audio:fade_in", "two or more chunk overlaps joined by Hann cross-fades",
         product_only=True),
     "channel_batching": PathInfo(
-        "channels", "audiosr_model.audio_channels:generate_batch",
+        "channels", "audiosr_model.audio_channels:enhance_channels",
         "two or more non-silent channels kept (--mix keep), through the networks in one batch", product_only=True),
     "stereo": PathInfo(
         "channels", "audiosr_model.long_audio:mix_channels",
@@ -39,10 +39,10 @@ PATHS: dict[str, PathInfo] = {
     "multichannel": PathInfo(
         "channels", "audiosr_model.long_audio:mix_channels", "three or more channels kept"),
     "silence": PathInfo(
-        "level", "audiosr_model.level:is_silent",
+        "level", "audiosr_model.dsp.level:is_silent",
         "a silent channel (or mix) written as digital silence without running the model"),
     "near_silence": PathInfo(
-        "level", "audiosr_model.level:is_silent",
+        "level", "audiosr_model.dsp.level:is_silent",
         "a channel 60 dB or more below full scale yet above the -100 dBFS silence threshold: enhanced, at its "
         "own level"),
 }

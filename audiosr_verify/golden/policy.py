@@ -305,3 +305,21 @@ def compare_outputs(
             per_channel.append(compare_waveforms(base, base + o[:, c], tolerances, cutoff_hz,
                                                  refs[loudest] if loudest < len(refs) else None))
     return [_worst(list(rows)) for rows in zip(*per_channel)]
+
+
+TOLERANCES_FILE = "tolerances.json"  # a store's own bounds (and the measured ones: golden/noise.py)
+
+
+def case_tolerances(case) -> dict[str, Any] | None:
+    """The case's own tolerance layer: a 16-bit output's (`policy.output_tolerances`), then a fast path's measured
+    bounds (`policy.fast_path_tolerances`); None when it has neither."""
+    from audiosr_model.audio_options import OUTPUT_FORMATS
+
+    fast = case.fast_paths()
+    fmt = case.options.get("format")
+    layers = [output_tolerances(OUTPUT_FORMATS[fmt][1]) if fmt in OUTPUT_FORMATS else None,
+              fast_path_tolerances(fast.get("precision", "fp32")) if fast else None]
+    layers = [layer for layer in layers if layer]
+    return {k: v for layer in layers for k, v in layer.items()} if layers else None
+
+

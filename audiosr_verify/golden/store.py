@@ -41,18 +41,19 @@ from audiosr_model.errors import AudioSRError
 from audiosr_verify.golden.cases import (
     CASE_OPTIONS, CASES_FILE, GoldenCase, default_inputs_dir, load_cases, options_text, select_cases,
 )
+from audiosr_verify.golden.frames import _frames, waveform_sha256
 from audiosr_verify.golden.policy import (
+    TOLERANCES_FILE,
+    case_tolerances,
     DEFAULT_TOLERANCES,
     SAMPLE_RATE,
     MetricCheck,
     compare_outputs,
     compare_waveforms,
-    fast_path_tolerances,
     merge_tolerances,
-    output_tolerances,
 )
 from audiosr_verify.util.atomic import atomic_write, publish_dir, published_dir, write_error
-from audiosr_verify.util.hashing import sha256_array, sha256_file
+from audiosr_verify.util.hashing import sha256_file
 from audiosr_verify.util.paths import data_dir
 from audiosr_verify.util.safe_open import (
     GOLDEN_META_SHAPE,
@@ -66,7 +67,6 @@ SCHEMA_VERSION = 1
 WAVEFORM_KEY = "waveform"
 GOLDEN_FILES = ("output.safetensors", "meta.json", "output.flac")
 OBTAINED_FILES = ("obtained.safetensors", "obtained.flac", "comparison.json")
-TOLERANCES_FILE = "tolerances.json"
 UPDATE_HINT = "pytest tests/test_golden_regression.py --golden-update  (or: audiosr-verify golden update)"
 
 STATUSES = ("identical", "within_tolerance", "updated", "failed", "stale", "missing", "error", "not_applicable")
@@ -90,8 +90,7 @@ def in_ci() -> bool:
 sha256_path = sha256_file  # the name this module has always exported
 
 
-def waveform_sha256(x: np.ndarray) -> str:
-    return sha256_array(x, dtype="<f4")
+
 
 
 def library_versions() -> dict[str, str]:
@@ -129,7 +128,7 @@ class RunSettings:
 
     @classmethod
     def for_checkpoint(cls, path: str | os.PathLike, preset: str = "basic", **run: Any) -> "RunSettings":
-        from audiosr_model.checkpoint_reader import sha256_file
+        from audiosr_model.weights.checkpoint_reader import sha256_file
 
         return cls(preset=preset, weights_seed=None, checkpoint=str(path),
                    checkpoint_sha256=sha256_file(path), **run)
@@ -205,6 +204,9 @@ class CaseResult:
     cutoff_hz: float | None = None
     seconds: float | None = None  # time spent enhancing, when known
     update_hint: str = ""  # the command that (re)writes this golden; empty: the store's generic one
+    # metric -> {"source": default | measured | store | case override, "bound", "default", "measured_noise"}
+    bounds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    noise: dict[str, Any] | None = None  # the float noise measured as this golden was written (golden/noise.py)
     # Arrays for renderers (spectrograms); never serialised.
     obtained: np.ndarray | None = field(default=None, repr=False, compare=False)
     golden: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -240,6 +242,7 @@ class CaseResult:
             "tolerances": self.tolerances, "input": self.input_path,
             "input_sample_rate": self.input_sample_rate, "cutoff_hz": self.cutoff_hz,
             "seconds": None if self.seconds is None else round(self.seconds, 3),
+            "bounds": self.bounds, "noise_measurement": self.noise,
         }
 
 
@@ -252,6 +255,7 @@ class GoldenRun:
     root: str
     results: list[CaseResult] = field(default_factory=list)
     updated: bool = False
+    notices: list[str] = field(default_factory=list)  # about the bounds (golden/noise.py `unmeasured_notice`)
 
     @property
     def passed(self) -> bool:
@@ -270,7 +274,8 @@ class GoldenRun:
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, "ok": self.passed, "checkpoint_key": self.checkpoint_key,
                 "settings": self.settings, "root": self.root, "updated": self.updated,
-                "counts": self.counts, "cases": [r.to_dict() for r in self.results]}
+                "counts": self.counts, "notices": list(self.notices),
+                "cases": [r.to_dict() for r in self.results]}
 
 
 # --------------------------------------------------------------------------- store
@@ -320,14 +325,6 @@ def read_waveform(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-def _frames(x: np.ndarray) -> np.ndarray:
-    """An output as float32 ``[N]`` (mono) or ``[N, C]`` (frames first, as soundfile reads a file)."""
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 2 and x.shape[1] == 1:
-        x = x[:, 0]
-    return np.ascontiguousarray(x if x.ndim <= 2 else x.reshape(-1))
-
-
 def _golden_frames(waveform: np.ndarray, meta: Mapping[str, Any], obtained: np.ndarray | None = None) -> np.ndarray:
     """The stored golden (frame-interleaved, as a WAV file holds it) as ``[N]`` or ``[N, C]``.
 
@@ -342,21 +339,24 @@ def _golden_frames(waveform: np.ndarray, meta: Mapping[str, Any], obtained: np.n
     return waveform
 
 
+def _raised_notes(bounds: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A bound looser than its default is never silent: one note each, with the measured noise that set it."""
+    from audiosr_verify.golden.noise import SOURCE_LABELS, _bound_text
+    from audiosr_verify.golden.policy import _fmt
+
+    notes = []
+    for name, b in bounds.items():
+        if b["source"] == "default" or b["bound"] == b["default"]:
+            continue
+        noise = b.get("measured_noise")
+        notes.append(f"bound of {name} {_bound_text(b['bound'])} ({SOURCE_LABELS[b['source']]}; default "
+                     f"{_bound_text(b['default']) if b['default'] else 'none'}"
+                     + (f"; measured noise {_fmt(noise)}" if noise is not None else "") + ")")
+    return notes
+
+
 def _shape_text(x: np.ndarray) -> str:
     return f"{x.shape[0]} samples" + (f" x {x.shape[1]} channels" if x.ndim == 2 else "")
-
-
-def case_tolerances(case: GoldenCase) -> dict[str, Any] | None:
-    """The case's own tolerance layer: a 16-bit output's (`policy.output_tolerances`), then a fast path's measured
-    bounds (`policy.fast_path_tolerances`); None when it has neither."""
-    from audiosr_model.audio_options import OUTPUT_FORMATS
-
-    fast = case.fast_paths()
-    fmt = case.options.get("format")
-    layers = [output_tolerances(OUTPUT_FORMATS[fmt][1]) if fmt in OUTPUT_FORMATS else None,
-              fast_path_tolerances(fast.get("precision", "fp32")) if fast else None]
-    layers = [layer for layer in layers if layer]
-    return {k: v for layer in layers for k, v in layer.items()} if layers else None
 
 
 LISTEN_SECONDS = 12.0  # a listening copy's length at most: what the report's players play (report.audio)
@@ -459,14 +459,36 @@ class GoldenStore:
 
     def tolerances(self, key: str, case: str, meta: Mapping[str, Any] | None = None,
                    case_layer: Mapping[str, Any] | None = None) -> dict[str, dict[str, float]]:
-        """Defaults, the case's own layer (a fast path's measured bounds: `case_tolerances`), then
-        ``<key>/tolerances.json`` default and per-case entries, then the meta's overrides."""
+        """Defaults, the case's own layer (a fast path's measured bounds: `case_tolerances`), the bounds
+        measured for this checkpoint on this golden (``<key>/tolerances.json`` "measured", golden/noise.py),
+        then ``<key>/tolerances.json`` default and per-case entries, then the meta's overrides."""
+        return merge_tolerances(*(layer for _, layer in self.tolerance_layers(key, case, meta, case_layer)[0]))
+
+    def tolerance_layers(self, key: str, case: str, meta: Mapping[str, Any] | None = None,
+                         case_layer: Mapping[str, Any] | None = None
+                         ) -> tuple[list[tuple[str, Mapping[str, Any] | None]], dict[str, Any] | None]:
+        """([(source, layer)] in the order they apply, the case's measured entry or None). The measured
+        layer applies to the golden it measured: ``meta["output"]["sha256_float32"]``."""
+        from audiosr_verify.golden.noise import applicable_entry, measured_entries
+
         store: dict[str, Any] = {}
         path = self.key_dir(key) / TOLERANCES_FILE
         if os.path.lexists(path):  # present but not a regular file, or not JSON of the right shape: one line
             store = read_json_as(path, "tolerances", TOLERANCES_SHAPE)
-        return merge_tolerances(DEFAULT_TOLERANCES, case_layer, store.get("default"),
-                                (store.get("cases") or {}).get(case), (meta or {}).get("tolerance_overrides"))
+        sha = ((meta or {}).get("output") or {}).get("sha256_float32")
+        measured = applicable_entry(measured_entries(self, key, store), case, sha)
+        layers = [("default", DEFAULT_TOLERANCES), ("default", case_layer),
+                  ("measured", (measured or {}).get("bounds")), ("store", store.get("default")),
+                  ("case override", (store.get("cases") or {}).get(case)),
+                  ("case override", (meta or {}).get("tolerance_overrides"))]
+        return layers, measured
+
+    def bounds(self, key: str, case: str, meta: Mapping[str, Any] | None = None,
+               case_layer: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        """metric -> which bound applies and why: {"source", "bound", "default", "measured_noise"}."""
+        from audiosr_verify.golden.noise import bounds_report
+
+        return bounds_report(*self.tolerance_layers(key, case, meta, case_layer))
 
     # ---- meta
 
@@ -561,12 +583,14 @@ class GoldenStore:
                               + (" (CI is set: goldens are never created in CI; generate them locally and commit)"
                                  if ci else "") + f"; create it with: {hint}")
             result.tolerances = self.tolerances(key, case.name, case_layer=layer)
+            result.bounds = self.bounds(key, case.name, case_layer=layer)
             return result
         g = _golden_frames(golden.waveform, golden.meta, obtained)
         result.golden = g
         # a fast path is judged by its own bounds: the owner's per-case overrides are about the owner's noise
         result.tolerances = tol = self.tolerances(key, case.name, None if borrowed else golden.meta, layer)
-        result.notes = self._notes(golden.meta)
+        result.bounds = self.bounds(key, case.name, None if borrowed else golden.meta, layer)
+        result.notes = self._notes(golden.meta) + _raised_notes(result.bounds)
         if borrowed:
             result.notes.insert(0, f"a fast path ({options_text(case.fast_paths())}) judged against the golden of "
                                 f"{owner.name} under its measured bounds; its obtained files are not written")
@@ -621,8 +645,9 @@ class GoldenStore:
         except AudioSRError:
             pass  # a broken golden is simply replaced
         overrides = (previous.meta.get("tolerance_overrides") if previous else None) or None
-        tol = self.tolerances(key, case.name, {"tolerance_overrides": overrides} if overrides else None,
-                              case_tolerances(case))
+        # the new golden's: its overrides, and the bounds measured on it (golden/noise.py) when there are
+        new = {"tolerance_overrides": overrides, "output": {"sha256_float32": waveform_sha256(obtained)}}
+        tol = self.tolerances(key, case.name, new, case_tolerances(case))
         meta = self.make_meta(case, settings, obtained, tol, overrides)
 
         from safetensors import SafetensorError
@@ -644,6 +669,7 @@ class GoldenStore:
             status_note = "rewritten (output unchanged)"
         return CaseResult(case.name, key, "updated", message=f"golden {status_note}", golden_dir=str(final),
                           written=[str(final / n) for n in GOLDEN_FILES], tolerances=tol,
+                          bounds=self.bounds(key, case.name, new, case_tolerances(case)),
                           input_path=str(self.input_path(case)), input_sample_rate=case.sample_rate,
                           cutoff_hz=case.cutoff_hz, obtained=obtained, golden=obtained)
 
@@ -672,7 +698,7 @@ def enhance_case(net, case: GoldenCase, settings: RunSettings, inputs_dir: str |
 
     from audiosr_model.audio_options import OUTPUT_FORMATS
     from audiosr_model.long_audio import enhance_file
-    from audiosr_model.speed import fast_network
+    from audiosr_model.runtime.speed import fast_network
 
     run = settings.for_case(case)
     out = Path(workdir) / f"{case.name}{OUTPUT_FORMATS[run.out_format][2]}"
@@ -733,9 +759,9 @@ def not_applicable(case: GoldenCase, source) -> str | None:
     """Why ``source`` (our network or a `Producer`) cannot run ``case`` here; None when it can.
 
     A subject's schema ``enhance`` runs no product option; a fast path needs the host's fast path
-    (``--precision bf16`` native bfloat16: `audiosr_model.precision.native_support`).
+    (``--precision bf16`` native bfloat16: `audiosr_model.runtime.precision.native_support`).
     """
-    from audiosr_model.precision import native_support
+    from audiosr_model.runtime.precision import native_support
 
     if getattr(source, "schema", False):
         why = case.schema_problem()
@@ -748,13 +774,18 @@ def not_applicable(case: GoldenCase, source) -> str | None:
 
 def run_golden(source, settings: RunSettings, store: GoldenStore | None = None,
                cases: Iterable[GoldenCase] | None = None, update: bool = False,
-               progress: ProgressFn | None = None, write_obtained: bool = True) -> GoldenRun:
+               progress: ProgressFn | None = None, write_obtained: bool = True,
+               measure_noise: bool | None = None) -> GoldenRun:
     """Produce every case's output and compare it with (or, with ``update``, write) its golden.
 
     ``source``: our network (``enhance_file`` with ``settings``) or a `Producer` (a subject's outputs).
     A case the source cannot run here (`not_applicable`) is reported as such, with the reason.
+    ``measure_noise`` (update only): measure each written golden's float noise and store the bounds derived
+    from it (golden/noise.py); None: where the default bounds were not measured for these weights.
     """
     import time
+
+    import audiosr_verify.golden.noise as noise  # the module; "from the package" would import the package first
 
     store = store or GoldenStore()
     cases = list(store.cases() if cases is None else cases)
@@ -782,12 +813,27 @@ def run_golden(source, settings: RunSettings, store: GoldenStore | None = None,
                                               golden_dir=str(store.case_dir(settings.key, case.golden_name))))
                 continue
             seconds = time.perf_counter() - t0
-            res = (store.update(case, obtained, settings) if update
-                   else store.compare(case, obtained, settings, write_obtained=write_obtained))
+            if not update:
+                res = store.compare(case, obtained, settings, write_obtained=write_obtained)
+            else:
+                if progress is not None and measure_noise is not False and not case.golden:
+                    progress(f"{case.name} (measuring float noise)", i, len(cases))
+                try:
+                    res = noise.update_case(store, case, obtained, settings, lambda threads, c=case: produce(c),
+                                            measure_noise)
+                except noise.MeasurementError as exc:  # a subject's recomputation erred: no golden without it
+                    if hasattr(source, "unet"):
+                        raise exc.__cause__ from None  # a bug of ours: let it show
+                    run.results.append(CaseResult(
+                        case.name, settings.key, "error", message=f"measuring the float noise: {exc} "
+                        "(golden not written; --no-measure-noise writes it without)",
+                        golden_dir=str(store.case_dir(settings.key, case.golden_name))))
+                    continue
             res.seconds = seconds
             run.results.append(res)
         if progress is not None:
             progress("", len(cases), len(cases))
+    run.notices += noise.run_notices(settings, run.results, update)
     return run
 
 

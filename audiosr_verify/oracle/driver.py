@@ -53,6 +53,16 @@ def _tail(text: str, lines: int = 30) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def with_overrides(request: dict) -> dict:
+    """``request`` with the original's config overrides when its preset is a configuration file: the runner
+    knows only its built-in presets (`oracle.config_overrides`)."""
+    from audiosr_verify.oracle.config_overrides import request_overrides
+
+    preset = request.get("preset")
+    overrides = request_overrides(preset) if isinstance(preset, str) else None
+    return request if overrides is None else {**request, "overrides": overrides}
+
+
 def run(
     command: str,
     request: dict,
@@ -69,7 +79,7 @@ def run(
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     req_path = work / f"request-{command}-{uuid.uuid4().hex[:8]}.json"
-    req_path.write_text(json.dumps(request, indent=1))
+    req_path.write_text(json.dumps(with_overrides(request), indent=1))
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # nothing of the project venv may leak into the oracle
     env["HF_HUB_OFFLINE"] = "1"

@@ -28,6 +28,7 @@ from typing import Callable, Optional
 
 import torch
 
+from audiosr_model.errors import AudioSRError
 from audiosr_verify.oracle import fixture_inputs
 from audiosr_verify.util.hashing import sha256_file
 from audiosr_verify.util.paths import data_dir
@@ -80,6 +81,29 @@ def _say(progress: Progress, msg: str) -> None:
         progress(msg)
 
 
+# ------------------------------------------------------------------ the original's two runs of an input
+
+
+def merge_end2end(name: str, meta: dict, e: dict) -> dict:
+    """An input's stage metadata with its plain ``super_resolution`` run (``end2end``) merged in.
+
+    The instrumented chain and the plain run must give the same final waveform (sha256): otherwise the
+    original is not deterministic on this host and no fixture of it can be trusted (one line, nothing
+    published). Shared by the bundled export and `user_fixtures`.
+    """
+    end2end = {k: e[k] for k in ("filter_type", "error", "checksum", "shape") if k in e}
+    chain = meta.get("chain") or {}
+    if "final" in chain and "checksum" in e:
+        end2end["equals_chain_final"] = chain["final"]["sha256"] == e["checksum"]["sha256"]
+        if not end2end["equals_chain_final"]:
+            raise AudioSRError(f"input {name}: the instrumented chain and plain super_resolution of the original "
+                               "differ (not deterministic on this host?)")
+    meta["end2end"] = end2end
+    meta.pop("bytes", None)
+    meta.pop("seconds", None)
+    return meta
+
+
 # ------------------------------------------------------------------ manifests
 
 
@@ -107,7 +131,7 @@ def read_manifest(path: str | os.PathLike) -> dict:
 
 
 def is_shared_key(key: str) -> bool:
-    from audiosr_model.random_weights import COMPUTED_BUFFERS
+    from audiosr_model.weights.random_weights import COMPUTED_BUFFERS
 
     if key.startswith(IGNORED_PREFIXES):
         return False
@@ -116,7 +140,7 @@ def is_shared_key(key: str) -> bool:
 
 def shared_weights(manifest: dict, seed: int = WEIGHTS_SEED, scale_factor: float = SCALE_FACTOR) -> dict[str, torch.Tensor]:
     """Random weights for every key inference uses, in manifest order, plus scale_factor."""
-    from audiosr_model.random_weights import random_state_dict
+    from audiosr_model.weights.random_weights import random_state_dict
 
     shapes = {
         k: (tuple(v["shape"]), getattr(torch, v["dtype"]))
@@ -146,7 +170,7 @@ def weights_digest(weights: dict[str, torch.Tensor]) -> str:
 
 
 def _weights_metadata(weights: dict, manifest_rel: str) -> dict:
-    from audiosr_model import random_weights
+    from audiosr_model.weights import random_weights
 
     return {
         "generator": "model.random_weights.random_state_dict",
@@ -213,19 +237,7 @@ def export_fixtures(golden_dir: str | os.PathLike | None = None, progress: Progr
         e2e = driver.run("end2end", {**common, "inputs": [{"name": i["name"], "path": i["path"]} for i in inputs],
                                      "out_dir": str(work / "end2end")}, work, python=python)
 
-        per_input = {}
-        for name, meta in stages["inputs"].items():
-            e = e2e["inputs"][name]
-            end2end = {k: e[k] for k in ("filter_type", "error", "checksum", "shape") if k in e}
-            chain = meta.get("chain") or {}
-            if "final" in chain and "checksum" in e:
-                end2end["equals_chain_final"] = chain["final"]["sha256"] == e["checksum"]["sha256"]
-                if not end2end["equals_chain_final"]:
-                    raise RuntimeError(f"{name}: instrumented chain and plain super_resolution differ")
-            meta["end2end"] = end2end
-            meta.pop("bytes", None)
-            meta.pop("seconds", None)
-            per_input[name] = meta
+        per_input = {name: merge_end2end(name, meta, e2e["inputs"][name]) for name, meta in stages["inputs"].items()}
 
         if out_dir.exists():
             shutil.rmtree(out_dir)

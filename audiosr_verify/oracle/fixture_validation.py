@@ -24,6 +24,8 @@ from typing import Any, Iterable
 from audiosr_model.errors import AudioSRError
 from audiosr_verify.schema import SCHEMA_VERSION
 
+CONFIG_FILE = "config.yaml"  # a set made with a configuration that is neither preset keeps it here
+
 LEVELS = ("dsp", "chain", "full")
 CALIBRATION_FILE = "calibration.json"  # bounds measured for the set's checkpoint and size (checks/calibration.py)
 CALIBRATION_VERSION = 1
@@ -67,7 +69,34 @@ def open_metadata(fixture_dir: Path) -> dict[str, Any]:
     files = meta.get("files")
     if files is not None and not (isinstance(files, dict) and all(isinstance(v, str) for v in files.values())):
         raise AudioSRError("fixture metadata 'files' must map file names to sha256 strings", path)
+    preset = meta.get("preset", "tiny")
+    if not isinstance(preset, str) or (preset not in ("basic", "tiny") and preset != CONFIG_FILE):
+        raise AudioSRError(f"fixture metadata 'preset' must be basic, tiny or {CONFIG_FILE!r} (the set's own "
+                           f"configuration), not {preset!r}", path)
     return meta
+
+
+def fixture_preset(fixture_dir: Path, meta: dict[str, Any]) -> str:
+    """The size the set was made at, as `audiosr_model.config.preset` reads it: ``basic``, ``tiny``, or the
+    path of the set's own ``config.yaml`` (checked against its recorded sha256) for any other configuration."""
+    from audiosr_model.config import load_yaml
+    from audiosr_model.io.safe_open import MAX_CONFIG_BYTES
+    from audiosr_verify.util.hashing import sha256_bytes
+    from audiosr_verify.util.safe_open import read_bytes
+
+    preset = meta.get("preset", "tiny")
+    if preset != CONFIG_FILE:
+        return preset
+    path = Path(fixture_dir) / CONFIG_FILE
+    data = read_bytes(path, "fixture configuration", max_bytes=MAX_CONFIG_BYTES)
+    recorded = (meta.get("files") or {}).get(CONFIG_FILE)
+    if recorded is None:
+        raise AudioSRError("the set's configuration has no sha256 in metadata.json 'files'", path)
+    if sha256_bytes(data) != recorded:
+        raise AudioSRError("the set's configuration was changed after export (sha256 differs from "
+                           "metadata.json); re-export the set", path)
+    load_yaml(path)  # every value checked: one line naming the file
+    return str(path.resolve())
 
 
 def _check_input_entry(name: str, entry: Any, path: Path) -> None:
@@ -195,4 +224,4 @@ def read_calibration(fixture_dir: Path, meta: dict[str, Any] | None = None) -> d
     return {str(k): float(v) for k, v in bounds.items()}
 
 
-__all__ = ["CALIBRATION_FILE", "CALIBRATION_VERSION", "read_calibration", "check_audio_file", "check_input_tensors", "open_metadata", "read_fixture_tensors", "resolve_names"]
+__all__ = ["CALIBRATION_FILE", "CALIBRATION_VERSION", "CONFIG_FILE", "fixture_preset", "read_calibration", "check_audio_file", "check_input_tensors", "open_metadata", "read_fixture_tensors", "resolve_names"]

@@ -47,22 +47,24 @@ def _unused(key: str) -> bool:
 
 def check_layout(path: Path, preset: str) -> CheckpointFacts:
     """The checkpoint's keys against the original's manifest of ``preset``; its facts (sha256 read once)."""
-    from audiosr_model.checkpoint_reader import inspect_checkpoint, sha256_file
+    from audiosr_model.weights.checkpoint_reader import inspect_checkpoint, sha256_file
     from audiosr_verify.checks.state_dict import compare_layout
-    from audiosr_verify.util.paths import data_path
+    from audiosr_verify.oracle.manifests import manifest_path
 
-    manifest = data_path("manifests", f"audiosr_{preset}.json")
-    if not manifest.is_file():
-        raise AudioSRError(f"no key manifest for preset {preset!r} (known: basic, tiny)", manifest)
+    manifest = manifest_path(preset)  # a configuration file's is written by the original, once
     listing = inspect_checkpoint(path)
     layout = compare_layout({k: (t.shape, t.dtype) for k, t in listing.tensors.items()}, manifest)
     if not layout.ok:
-        raise AudioSRError(f"not the original's {preset} layout: {layout.summary_line()} (e.g. "
+        raise AudioSRError(f"not the original's {_preset_label(preset)} layout: {layout.summary_line()} (e.g. "
                            f"{(layout.missing + layout.unexpected + layout.shape_mismatch)[:2]}); "
                            f"`audiosr-verify parity` lists every key", path)
     elements = sum(_numel(t.shape) for k, t in listing.tensors.items() if not _unused(k))
     return CheckpointFacts(Path(path), sha256_file(path), Path(path).stat().st_size, listing.format,
                            len(listing.tensors), elements)
+
+
+def _preset_label(preset: str) -> str:
+    return preset if "/" not in preset and "\\" not in preset else f"configuration {Path(preset).name}"
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -83,8 +85,8 @@ def inference_copy(facts: CheckpointFacts, progress: Progress = None) -> Path:
     """The cached safetensors copy of ``facts.path`` (made now if absent), keys inference uses only."""
     from safetensors.torch import save_file
 
-    from audiosr_model.checkpoint_reader import load_state_dict
-    from audiosr_model.publish import publish_file
+    from audiosr_model.weights.checkpoint_reader import load_state_dict
+    from audiosr_model.io.publish import publish_file
 
     target = cache_dir() / f"{facts.sha256}.safetensors"
     if target.is_file():

@@ -127,33 +127,55 @@ class _NoClap(torch.nn.Module):
         super().__init__()
 
 
-def model_config(preset: str) -> dict:
+def preset_overrides(preset: str, overrides: dict | None = None) -> dict:
+    """What changes in the original's own config: nothing for basic, the tiny sizes for tiny, and for a
+    configuration file (any other preset) the ``overrides`` its request carries (audiosr_verify's
+    oracle/config_overrides.py derives them from the YAML)."""
+    if preset == "basic" and not overrides:
+        return {}
+    if preset == "tiny" and not overrides:
+        return copy.deepcopy(schema.TINY_OVERRIDES)
+    if overrides is None:
+        raise ValueError(f"preset {preset!r} is neither basic nor tiny, and the request carries no overrides")
+    known = {"vae_ddconfig", "vae_embed_dim", "unet", "vocoder"}
+    if set(overrides) - known:
+        raise ValueError(f"unknown overrides {sorted(set(overrides) - known)} (known: {sorted(known)})")
+    return copy.deepcopy(overrides)
+
+
+def model_config(preset: str, overrides: dict | None = None) -> dict:
+    changes = preset_overrides(preset, overrides)
     config = copy.deepcopy(utils_mod.get_basic_config())
     params = config["model"]["params"]
-    if preset == "tiny":
-        params["first_stage_config"]["params"]["ddconfig"].update(copy.deepcopy(TINY_VAE))
-        cond_vae = params["cond_stage_config"][COND_KEY]["params"]["first_stage_config"]
-        cond_vae["params"]["ddconfig"].update(copy.deepcopy(TINY_VAE))
-        params["unet_config"]["params"].update(copy.deepcopy(TINY_UNET))
-    elif preset != "basic":
-        raise ValueError(f"unknown preset {preset!r} (basic or tiny)")
+    first = params["first_stage_config"]["params"]
+    cond_vae = params["cond_stage_config"][COND_KEY]["params"]["first_stage_config"]["params"]
+    for vae in (first, cond_vae):  # one VAE configuration for both, as in our ModelConfig
+        vae["ddconfig"].update(copy.deepcopy(changes.get("vae_ddconfig", {})))
+        if "vae_embed_dim" in changes:
+            vae["embed_dim"] = changes["vae_embed_dim"]
+    params["unet_config"]["params"].update(copy.deepcopy(changes.get("unet", {})))
     params["device"] = torch.device("cpu")
     return config
 
 
 @contextlib.contextmanager
-def preset_patches(preset: str):
-    """The vocoder config and CLAP class are looked up at call time: swap them for tiny."""
-    if preset != "tiny":
+def preset_patches(preset: str, overrides: dict | None = None):
+    """The vocoder config and CLAP class are looked up at call time: swap them for any size but basic's.
+
+    CLAP is never called at inference; below the released size it is replaced by an empty module (its
+    keys are not inference keys, and a small checkpoint has none).
+    """
+    changes = preset_overrides(preset, overrides)
+    if not changes:
         yield
         return
 
-    def tiny_vocoder_config():
+    def sized_vocoder_config():
         cfg = _ORIG_VOCODER_CONFIG()
-        cfg.update(copy.deepcopy(TINY_VOCODER))
+        cfg.update(copy.deepcopy(changes.get("vocoder", {})))
         return cfg
 
-    vocoder_cfg_mod.get_vocoder_config_48k = tiny_vocoder_config
+    vocoder_cfg_mod.get_vocoder_config_48k = sized_vocoder_config
     ddpm_mod.CLAPAudioEmbeddingClassifierFreev2 = _NoClap
     try:
         yield
@@ -162,14 +184,15 @@ def preset_patches(preset: str):
         ddpm_mod.CLAPAudioEmbeddingClassifierFreev2 = _ORIG_CLAP
 
 
-def build(preset: str):
+def build(preset: str, overrides: dict | None = None):
     """The original LatentDiffusion, built from its own config (never build_model())."""
     start = time.monotonic()
-    config = model_config(preset)
-    with preset_patches(preset):
+    config = model_config(preset, overrides)
+    with preset_patches(preset, overrides):
         model = ddpm_mod.LatentDiffusion(**config["model"]["params"])
     model.eval()
-    log(f"built original LatentDiffusion ({preset}) in {time.monotonic() - start:.1f} s")
+    log(f"built original LatentDiffusion ({preset if not overrides else 'configuration file'}) "
+        f"in {time.monotonic() - start:.1f} s")
     return model
 
 
@@ -219,7 +242,7 @@ def load_weights(model, path: str) -> dict:
 
 
 def build_loaded(request: dict):
-    model = build(request["preset"])
+    model = build(request["preset"], request.get("overrides"))
     report = load_weights(model, request["weights"])
     return model, report
 
@@ -951,7 +974,7 @@ def cmd_serve(request: dict) -> dict:
 
 def cmd_manifest(request: dict) -> dict:
     preset = request["preset"]
-    model = build(preset)
+    model = build(preset, request.get("overrides"))
     state = model.state_dict()
     keys = {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")} for k, v in state.items()}
     groups: dict[str, int] = {}
@@ -973,6 +996,8 @@ def cmd_manifest(request: dict) -> dict:
     }
     if preset == "tiny":
         manifest["source"]["tiny_overrides"] = {"vae_ddconfig": TINY_VAE, "unet": TINY_UNET, "vocoder": TINY_VOCODER, "clap": "empty nn.Module"}
+    elif request.get("overrides"):
+        manifest["source"]["config_overrides"] = {**request["overrides"], "clap": "empty nn.Module"}
     out = request.get("out")
     if out:
         Path(out).write_text(json.dumps(manifest, indent=1) + "\n")

@@ -42,6 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
+
+from audiosr_model.config import is_config_file
 from audiosr_model.errors import AudioSRError
 from audiosr_verify.oracle.inference_weights import CheckpointFacts, check_layout, inference_copy
 
@@ -88,9 +91,18 @@ def plan_export(checkpoint: str | Path, inputs: list[str | Path], output_dir: st
 
     The checkpoint is checked to be a readable file here; its layout and hash by `check_plan_checkpoint`."""
     from audiosr_model import audio_options
-    from audiosr_model.audio import read_audio
-    from audiosr_model.safe_open import check_input
+    from audiosr_model.io.audio_file import read_audio
+    from audiosr_model.io.safe_open import check_input
 
+    if is_config_file(preset):  # a configuration that is neither preset: checked whole before anything runs
+        from audiosr_model.config import load_yaml
+        from audiosr_verify.oracle.config_overrides import overrides_for
+
+        check_input(Path(preset), "configuration")
+        overrides_for(load_yaml(preset))  # refuses what the original cannot change (one line)
+        preset = str(Path(preset).resolve())
+    elif preset not in ("basic", "tiny"):
+        raise AudioSRError(f"unknown preset {preset!r}: basic, tiny, or a configuration file (--config)")
     audio_options.check_steps(steps)
     actual = original_step_count(steps)
     if actual != steps:
@@ -205,7 +217,7 @@ def _write_inputs(plan: ExportPlan, directory: Path) -> dict[str, Any]:
 def _host_facts() -> dict[str, Any]:
     import os
 
-    from audiosr_model.host import cpu_flags, cpu_model
+    from audiosr_model.runtime.host import cpu_flags, cpu_model
 
     interesting = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "f16c", "neon", "sve")
     return {"cpu_model": cpu_model(), "cpu_flags": sorted(f for f in cpu_flags() if f in interesting),
@@ -219,8 +231,9 @@ def export_user_fixtures(plan: ExportPlan, progress: Progress = None, python: st
     ``finish(set_dir, weights)``, when given, runs on the complete set before it is published (the
     calibration: `checks.calibration`, which this layer does not import) and returns the names of the files
     it added, whose sha256 join the set's ``files``."""
-    from audiosr_model.publish import publish_dir
+    from audiosr_model.io.publish import publish_dir
     from audiosr_verify.oracle import driver
+    from audiosr_verify.oracle.export import merge_end2end
     from audiosr_verify.util.hashing import sha256_file
 
     say = progress or (lambda m: None)
@@ -247,17 +260,7 @@ def export_user_fixtures(plan: ExportPlan, progress: Progress = None, python: st
                                          "out_dir": str(work / "end2end")}, work, python=python)
             per_input, trajectory = {}, {}
             for name, meta in stages["inputs"].items():
-                e = e2e["inputs"][name]
-                end2end = {k: e[k] for k in ("filter_type", "error", "checksum", "shape") if k in e}
-                chain = meta.get("chain") or {}
-                if "final" in chain and "checksum" in e:
-                    end2end["equals_chain_final"] = chain["final"]["sha256"] == e["checksum"]["sha256"]
-                    if not end2end["equals_chain_final"]:
-                        raise AudioSRError(f"input {name}: the instrumented chain and plain super_resolution of the "
-                                           "original differ (not deterministic on this host?)")
-                meta["end2end"] = end2end
-                meta.pop("bytes", None)
-                meta.pop("seconds", None)
+                meta = merge_end2end(name, meta, e2e["inputs"][name])
                 shutil.copyfile(work / "stages" / f"{name}.safetensors", tmp / f"{name}.safetensors")
                 trajectory[name] = _trim_trajectory(tmp / f"{name}.safetensors", meta, plan.steps)
                 per_input[name] = meta
@@ -296,6 +299,14 @@ def export_user_fixtures(plan: ExportPlan, progress: Progress = None, python: st
                 "inputs": per_input,
                 "files": {f"{n}.safetensors": sha256_file(tmp / f"{n}.safetensors") for n in per_input},
             }
+            if is_config_file(plan.preset):  # the set keeps its configuration: it travels with the fixtures
+                from audiosr_model.config import load_yaml
+                from audiosr_verify.oracle.fixture_validation import CONFIG_FILE
+
+                config = load_yaml(plan.preset)
+                (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+                metadata.update(preset=CONFIG_FILE, config=config.to_dict())
+                metadata["files"][CONFIG_FILE] = sha256_file(tmp / CONFIG_FILE)
             (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n")
             if finish is not None:
                 for added in finish(tmp, weights):

@@ -89,7 +89,7 @@ def is_ready(path: Path | str | None = None) -> bool:
     if not venv.is_dir() or not marker.is_file():
         return False
     try:
-        from audiosr_model.safe_open import read_text
+        from audiosr_model.io.safe_open import read_text
 
         ready = read_text(marker, "oracle venv marker", max_bytes=4096).strip() == requirements_hash()
     except Exception:  # unreadable or hostile marker: not ready (setup rebuilds it)

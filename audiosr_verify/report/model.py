@@ -99,8 +99,8 @@ def parity_section(checkpoint: str | None, preset: str, random_seed: int | None 
             source, label = checkpoint, f"checkpoint {Path(checkpoint).name} vs {preset}"
         else:
             from audiosr_model import config as cfg
-            from audiosr_model.checkpoint import save_checkpoint
-            from audiosr_model.load import random_state
+            from audiosr_model.weights.checkpoint import save_checkpoint
+            from audiosr_model.weights.load import random_state
 
             source = str(Path(tmp) / f"random-{preset}-seed{random_seed}.bin")
             save_checkpoint(random_state(cfg.preset(preset), random_seed or 0), source)

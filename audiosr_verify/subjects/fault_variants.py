@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 
 def mel_spectrogram_variant(*, pad_mode: str = "reflect", center: bool = False, periodic: bool = True) -> Callable:
-    """`audiosr_model.features.mel_spectrogram` with another padding, centring or window."""
-    from audiosr_model import features
+    """`audiosr_model.dsp.features.mel_spectrogram` with another padding, centring or window."""
+    from audiosr_model.dsp import features
 
     def mel_spectrogram(waveform: torch.Tensor):
         a = features._AUDIO
@@ -103,7 +103,7 @@ def lowpass_with_order(fault_order: int) -> Callable[[Callable], Callable]:
 
 
 def attention_forward(*, softmax_dim: int = -1) -> Callable:
-    """`audiosr_model.unet.Attention.forward` with the softmax over another axis."""
+    """`audiosr_model.nets.attention.Attention.forward` with the softmax over another axis."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
@@ -121,7 +121,7 @@ def attention_forward(*, softmax_dim: int = -1) -> Callable:
 
 def unet_forward_skip_first(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
     """`UNetModel.forward` with the skip connection concatenated BEFORE the upsampled features."""
-    from audiosr_model.unet import timestep_embedding
+    from audiosr_model.nets.unet import timestep_embedding
 
     emb = self.time_embed(timestep_embedding(timesteps, self.model_channels))
     hs, h = [], x
@@ -135,7 +135,7 @@ def unet_forward_skip_first(self, x: torch.Tensor, timesteps: torch.Tensor) -> t
 
 
 def upsample_forward(mode: str) -> Callable:
-    """`audiosr_model.unet.Upsample.forward` with another interpolation mode."""
+    """`audiosr_model.nets.unet.Upsample.forward` with another interpolation mode."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.interpolate(x, scale_factor=2, mode=mode))  # FAULT: the original: nearest
@@ -160,7 +160,7 @@ def bind_on(net, module_type: type, attr: str, function: Callable) -> int:
 
 def guided_denoiser_variant(*, swap_branches: bool = False, conditional_base: bool = False,
                             condition_first: bool = False) -> Callable[[Callable], Callable]:
-    """`audiosr_model.diffusion.guided_denoiser` with one of three mistakes.
+    """`audiosr_model.sampling.ddim.guided_denoiser` with one of three mistakes.
 
     ``swap_branches``: the unconditional latent where the conditional one belongs and vice versa;
     ``conditional_base``: ``cond + s (cond - uncond)`` instead of ``uncond + s (cond - uncond)``;
@@ -212,7 +212,7 @@ class EpsilonPrediction:
         return model_out
 
     def x0(self, x_t, t, model_out):
-        from audiosr_model.diffusion import extract
+        from audiosr_model.sampling.ddim import extract
 
         a, s = extract(self.sqrt_ac, t, x_t.ndim), extract(self.sqrt_1m_ac, t, x_t.ndim)
         return (x_t - s * model_out) / a
@@ -220,7 +220,7 @@ class EpsilonPrediction:
 
 def float32_schedule_buffers(config) -> dict[str, torch.Tensor]:
     """The 12 schedule buffers with the cosine schedule computed in float32 (the original: float64)."""
-    from audiosr_model.diffusion import SCHEDULE_BUFFERS
+    from audiosr_model.sampling.schedule import SCHEDULE_BUFFERS
 
     n, s = config.timesteps, config.cosine_s
     steps = torch.arange(n + 1, dtype=torch.float32) / n + s  # FAULT: float32
@@ -280,7 +280,7 @@ def vocode_dropping_last_frame(net) -> Callable:
 
 
 def silence_gate(dbfs: float) -> Callable[[Callable], Callable]:
-    """`audiosr_model.level.is_silent` with a gate at ``dbfs`` (a common -60 dBFS) instead of -100 dBFS."""
+    """`audiosr_model.dsp.level.is_silent` with a gate at ``dbfs`` (a common -60 dBFS) instead of -100 dBFS."""
 
     def make(old):
         threshold = 10.0 ** (dbfs / 20.0)
@@ -290,8 +290,8 @@ def silence_gate(dbfs: float) -> Callable[[Callable], Callable]:
 
 
 def preserve_output_by_peak(y: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, dict]:
-    """`audiosr_model.level.preserve_output` matching the input's sample peak instead of its RMS."""
-    from audiosr_model import level
+    """`audiosr_model.dsp.level.preserve_output` matching the input's sample peak instead of its RMS."""
+    from audiosr_model.dsp import level
 
     y = np.asarray(y, dtype=np.float64)
     level._check_finite(y)
@@ -329,8 +329,8 @@ def independent_channel_draws(rng) -> Callable:
 
 
 def mel_replace_inclusive(mel_out: torch.Tensor, lowpass_mel: torch.Tensor) -> torch.Tensor:
-    """`audiosr_model.postprocess.mel_replace` replacing bins ``[:cutoff + 1]`` (an inclusive slice)."""
-    from audiosr_model.lowpass import locate_cutoff_bin
+    """`audiosr_model.dsp.postprocess.mel_replace` replacing bins ``[:cutoff + 1]`` (an inclusive slice)."""
+    from audiosr_model.dsp.lowpass import locate_cutoff_bin
 
     out = mel_out.clone()
     for i in range(out.size(0)):
@@ -342,8 +342,8 @@ def mel_replace_inclusive(mel_out: torch.Tensor, lowpass_mel: torch.Tensor) -> t
 
 
 def energy_ratio_unclamped(stft_gt: np.ndarray, stft_out: np.ndarray, cutoff: int) -> Any:
-    """`audiosr_model.postprocess._energy_ratio` without the original's clamp to [0.8, 1.2]."""
-    from audiosr_model.audio import numpy1_sum
+    """`audiosr_model.dsp.postprocess._energy_ratio` without the original's clamp to [0.8, 1.2]."""
+    from audiosr_model.dsp.waveform import numpy1_sum
 
     return np.mean(numpy1_sum(np.abs(stft_gt[cutoff])) / numpy1_sum(np.abs(stft_out[cutoff, ...])))  # FAULT
 

@@ -83,7 +83,7 @@ def _timesteps_minus_one(old):
 
 
 def _attention_scale_inner_dim(net) -> None:
-    from audiosr_model.unet import Attention
+    from audiosr_model.nets.attention import Attention
 
     for m in net.modules():
         if isinstance(m, Attention):
@@ -91,7 +91,7 @@ def _attention_scale_inner_dim(net) -> None:
 
 
 def _softmax_over_queries(net) -> None:
-    from audiosr_model.unet import Attention
+    from audiosr_model.nets.attention import Attention
 
     V.bind_on(net, Attention, "forward", V.attention_forward(softmax_dim=-2))
 
@@ -120,7 +120,7 @@ def _skip_connection_first(net) -> None:
 
 
 def _upsample_bilinear(net) -> None:
-    from audiosr_model.unet import Upsample
+    from audiosr_model.nets.unet import Upsample
 
     V.bind_on(net.unet, Upsample, "forward", V.upsample_forward("bilinear"))
 
@@ -148,28 +148,28 @@ _VOC = "first_stage_model.vocoder"
 FAULTS: dict[str, Fault] = {f.name: f for f in (
     # ---- DSP front end
     Fault("resampler_kernel", "scipy resample_poly (Kaiser FIR) instead of torchaudio's Hann-windowed sinc",
-          "resample", patches=(("audiosr_model.resample", "resample", lambda old: V.resample_polyphase),)),
+          "resample", patches=(("audiosr_model.dsp.resample", "resample", lambda old: V.resample_polyphase),)),
     Fault("skipped_normalization", "input not normalised to peak 0.5 before analysis", "normalize",
-          patches=(("audiosr_model.level", "normalize_input", lambda old: (lambda x: x)),)),
+          patches=(("audiosr_model.dsp.level", "normalize_input", lambda old: (lambda x: x)),)),
     Fault("stft_pad_constant", "mel STFT padded with zeros instead of reflect padding", "features",
-          patches=(("audiosr_model.features", "mel_spectrogram",
+          patches=(("audiosr_model.dsp.features", "mel_spectrogram",
                     lambda old: V.mel_spectrogram_variant(pad_mode="constant")),)),
     Fault("stft_centered", "mel STFT with center=True (n_fft/2 padding) instead of the original's (n_fft-hop)/2 "
           "by hand and center=False", "features",
-          patches=(("audiosr_model.features", "mel_spectrogram", lambda old: V.mel_spectrogram_variant(center=True)),)),
+          patches=(("audiosr_model.dsp.features", "mel_spectrogram", lambda old: V.mel_spectrogram_variant(center=True)),)),
     Fault("window_symmetric", "symmetric Hann window (periodic=False) in the mel STFT", "features",
-          patches=(("audiosr_model.features", "mel_spectrogram",
+          patches=(("audiosr_model.dsp.features", "mel_spectrogram",
                     lambda old: V.mel_spectrogram_variant(periodic=False)),)),
     Fault("mel_htk", "HTK mel filterbank without area norm (torchaudio's default) instead of librosa's Slaney",
-          "features", patches=(("audiosr_model.features", "_mel_basis_torch", lambda old: V.htk_mel_basis),)),
+          "features", patches=(("audiosr_model.dsp.features", "_mel_basis_torch", lambda old: V.htk_mel_basis),)),
     Fault("cutoff_percentile", "cutoff detection at 97 % of the energy (utils.py's default) instead of 98.5 %",
-          "cutoff", patches=(("audiosr_model.lowpass", "locate_cutoff_bin", V.cutoff_with_percentile(0.97)),
-                             ("audiosr_model.postprocess", "locate_cutoff_bin", V.cutoff_with_percentile(0.97)))),
+          "cutoff", patches=(("audiosr_model.dsp.lowpass", "locate_cutoff_bin", V.cutoff_with_percentile(0.97)),
+                             ("audiosr_model.dsp.postprocess", "locate_cutoff_bin", V.cutoff_with_percentile(0.97)))),
     Fault("lowpass_order", "low-pass filter of order 4 instead of 8", "lowpass",
-          patches=(("audiosr_model.lowpass", "lowpass_or_passthrough", V.lowpass_with_order(4)),)),
+          patches=(("audiosr_model.dsp.lowpass", "lowpass_or_passthrough", V.lowpass_with_order(4)),)),
     Fault("filter_types_sorted", "filter type drawn from a sorted list (bessel, butter, cheby1, ellip): the same "
           "seed picks another filter", "randomness",
-          patches=(("audiosr_model.lowpass", "FILTER_TYPES", lambda old: tuple(sorted(old))),)),
+          patches=(("audiosr_model.dsp.lowpass", "FILTER_TYPES", lambda old: tuple(sorted(old))),)),
     # ---- condition encoder
     Fault("vae_groupnorm_eps", "condition VAE GroupNorm eps 1e-5 (torch's default) instead of 1e-6",
           "condition_encode", "cond_stage_models.0.vae.encoder.down.0.block.0.norm1",
@@ -187,25 +187,25 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "unet", f"{_UNET}.input_blocks.0.0", net=_scale_factor_ignored),
     Fault("condition_concat_order", "condition concatenated before x (channels 0-15) instead of after", "unet",
           f"{_UNET}.input_blocks.0.0", net=_condition_first,
-          patches=_both("audiosr_model.diffusion", "guided_denoiser", V.guided_denoiser_variant(condition_first=True))),
+          patches=_both("audiosr_model.sampling.ddim", "guided_denoiser", V.guided_denoiser_variant(condition_first=True))),
     Fault("skip_connection_order", "UNet skip connection concatenated before the upsampled features", "unet",
           f"{_UNET}.output_blocks.0.0.in_layers.0", net=_skip_connection_first),
     Fault("upsample_bilinear", "UNet upsampling bilinear instead of nearest", "unet",
           f"{_UNET}.output_blocks.1.3.conv", net=_upsample_bilinear),
     # ---- sampler
     Fault("ddim_timesteps_offset", "DDIM timesteps shifted by -1 (0-based instead of the original's +1)",
-          "ddim_schedule", patches=(("audiosr_model.diffusion", "ddim_timesteps", _timesteps_minus_one),)),
+          "ddim_schedule", patches=(("audiosr_model.sampling.schedule", "ddim_timesteps", _timesteps_minus_one),)),
     Fault("ddim_eta_zero", "DDIM with eta 0 (deterministic) instead of the original's eta 1: sigma_t = 0",
-          "ddim_schedule", patches=_both("audiosr_model.diffusion", "make_ddim_schedule", _eta_zero)),
+          "ddim_schedule", patches=_both("audiosr_model.sampling.schedule", "make_ddim_schedule", _eta_zero)),
     Fault("schedule_float32", "cosine noise schedule computed in float32 instead of float64", "ddim_schedule",
           net=_schedule_in_float32),
     Fault("unconditional_constant", "unconditional condition -11.0 instead of -11.4981", "ddim_step",
           f"{_UNET}.input_blocks.0.0", net=_unconditional_constant),
     Fault("guidance_branches_swapped", "classifier-free guidance with the conditional and unconditional "
           "latents swapped", "ddim_step", f"{_UNET}.input_blocks.0.0",
-          patches=_both("audiosr_model.diffusion", "guided_denoiser", V.guided_denoiser_variant(swap_branches=True))),
+          patches=_both("audiosr_model.sampling.ddim", "guided_denoiser", V.guided_denoiser_variant(swap_branches=True))),
     Fault("guidance_formula", "guidance cond + s (cond - uncond) instead of uncond + s (cond - uncond)",
-          "ddim_step", patches=_both("audiosr_model.diffusion", "guided_denoiser",
+          "ddim_step", patches=_both("audiosr_model.sampling.ddim", "guided_denoiser",
                                      V.guided_denoiser_variant(conditional_base=True))),
     Fault("epsilon_prediction", "UNet output read as epsilon (the LDM default) instead of v", "ddim_step",
           net=_epsilon_prediction),
@@ -213,7 +213,7 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("decoder_scale_factor", "latent decoded without dividing by scale_factor", "vae_decode",
           "first_stage_model.post_quant_conv", net=_decoder_without_scale_factor),
     Fault("mel_replace_inclusive", "mel replacement of bins [:cutoff + 1] (one bin too many)", "mel_replace",
-          patches=(("audiosr_model.postprocess", "mel_replace", lambda old: V.mel_replace_inclusive),)),
+          patches=(("audiosr_model.dsp.postprocess", "mel_replace", lambda old: V.mel_replace_inclusive),)),
     Fault("vocoder_output_padding", "HiFi-GAN rate-5 upsampler with output_padding=1 (a hand-written layer list)",
           "vocoder", f"{_VOC}.ups.1", net=_vocoder_output_padding),
     Fault("vocoder_padding", "HiFi-GAN rate-5 upsampler with padding (k - u + 1) // 2 = 3 instead of 2",
@@ -225,16 +225,16 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("weight_norm_unfolded", "HiFi-GAN weight norm not folded: the direction v used with g = 1", "vocoder",
           f"{_VOC}.conv_pre", net=_weight_norm_unfolded),
     Fault("leaky_relu_slope", "HiFi-GAN leaky ReLU slope 0.2 (MelGAN's) instead of 0.1", "vocoder",
-          f"{_VOC}.ups.0", patches=(("audiosr_model.vocoder", "LRELU_SLOPE", lambda old: 0.2),)),
+          f"{_VOC}.ups.0", patches=(("audiosr_model.nets.vocoder", "LRELU_SLOPE", lambda old: 0.2),)),
     Fault("energy_ratio_unclamped", "STFT replacement without the original's [0.8, 1.2] clamp of the energy ratio",
           "postprocess",
-          patches=(("audiosr_model.postprocess", "_energy_ratio", lambda old: V.energy_ratio_unclamped),)),
+          patches=(("audiosr_model.dsp.postprocess", "_energy_ratio", lambda old: V.energy_ratio_unclamped),)),
     # ---- the product around the model: no stage of the schema runs this code; the goldens see it
     Fault("silence_gate_60db", "silence judged at -60 dBFS (a common gate) instead of -100 dBFS: a quiet channel "
           "comes back as digital silence", None,
-          patches=(("audiosr_model.level", "is_silent", V.silence_gate(-60.0)),)),
+          patches=(("audiosr_model.dsp.level", "is_silent", V.silence_gate(-60.0)),)),
     Fault("preserve_level_peak", "preserve level matching the input's sample peak instead of its RMS", None,
-          patches=(("audiosr_model.level", "preserve_output", lambda old: V.preserve_output_by_peak),)),
+          patches=(("audiosr_model.dsp.level", "preserve_output", lambda old: V.preserve_output_by_peak),)),
     Fault("channel_batch_draws", "channels enhanced in one batch each drawn their own noise instead of their "
           "mono run's", None,
           patches=(("audiosr_model.audio_channels", "_same_draw", lambda old: V.independent_channel_draws),)),
@@ -271,8 +271,9 @@ class FaultSubject(ReferenceSubject):
                 new = make(old)
                 saved.append((mod, attr, old))
                 setattr(mod, attr, new)
-                # the same object imported by name elsewhere (long_audio's `resample`, audio_channels'
-                # `guided_denoiser`): swapped too, unless the fault names that module itself
+                # the same object imported by name elsewhere (long_audio's `resample`, the `sampling`
+                # package's re-exports, the one-release shims at the old paths): swapped too, unless the
+                # fault names that module itself
                 for other_name, other in list(sys.modules.items()):
                     if (other_name.startswith("audiosr_model.") and (other_name, attr) not in named
                             and getattr(other, attr, None) is old):

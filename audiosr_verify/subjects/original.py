@@ -61,9 +61,9 @@ class OriginalSubject(Subject):
 
     def state_dict_layout(self):
         from audiosr_verify.checks.state_dict import read_manifest
-        from audiosr_verify.util.paths import data_path
+        from audiosr_verify.oracle.manifests import manifest_path
 
-        manifest = read_manifest(data_path("manifests", f"audiosr_{self.context.preset}.json"))
+        manifest = read_manifest(manifest_path(self.context.preset))
         return manifest.keys  # written by the original itself (runner.py manifest)
 
     # ------------------------------------------------------------------ lifecycle
@@ -77,7 +77,8 @@ class OriginalSubject(Subject):
             raise AudioSRError(f"subject original: {exc}; run `audiosr-verify oracle setup`") from None
         self.work = tempfile.TemporaryDirectory(prefix="audiosr-original-")
         request = Path(self.work.name) / "serve.json"
-        request.write_text(json.dumps({"preset": self.context.preset, "weights": self.context.checkpoint}))
+        request.write_text(json.dumps(driver.with_overrides({"preset": self.context.preset,
+                                                            "weights": self.context.checkpoint})))
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)  # nothing of the project venv may leak into the oracle
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")

@@ -26,8 +26,11 @@ from __future__ import annotations
 from typing import Callable
 
 from audiosr_model.errors import AudioSRError
-from audiosr_model.precision import DTYPES as _ALL_DTYPES
-from audiosr_model.precision import autocast_module, reduce_precision  # the one mechanism, shared with enhance
+from audiosr_model.runtime.precision import DTYPES as _ALL_DTYPES
+from audiosr_model.runtime.precision import (  # the one mechanism, shared with enhance
+    autocast_module,
+    reduce_precision,
+)
 from audiosr_verify.subject import SubjectContext
 from audiosr_verify.subjects.reference import ReferenceSubject
 
@@ -78,11 +81,11 @@ class PrecisionSubject(ReferenceSubject):
                              + ("; UNet through torch.compile" if compile else ""))
 
     def activate(self) -> None:
-        from audiosr_model.speed import fast_network
+        from audiosr_model.runtime.speed import fast_network
 
         shared = self.net is not None  # never change a network the caller shares: fast_network copies it
         if not shared:
-            from audiosr_model.load import load_model
+            from audiosr_model.weights.load import load_model
 
             self.net, _ = load_model(self.context.checkpoint, self.preset, self.context.device)
         # what enhance --precision --attention --compile runs; float16 is measured where it is slow, too

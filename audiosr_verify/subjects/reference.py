@@ -29,6 +29,35 @@ def _t32(x: Any) -> torch.Tensor:
     return x.detach().float() if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, np.float32))
 
 
+def guided_ddim_step(net, x, cond, index, steps, guidance, noise, cast, alphas_cumprod=None) -> dict:
+    """The schema's ``ddim_step`` on ``net``: one guided DDIM step and the UNet's two halves.
+
+    ``cast`` brings each tensor argument to the network's dtype (float32 here; float64 for the calibration's
+    reference, `checks.calibration.Float64Reference`, which also passes the schedule's ``alphas_cumprod`` in
+    the original's float32).
+    """
+    from audiosr_model.sampling.ddim import ddim_step, guided_denoiser
+    from audiosr_model.sampling.schedule import make_ddim_schedule
+
+    cond = cast(cond)
+    sf = net.scale_factor
+    outputs: list[torch.Tensor] = []
+
+    def unet(x_in, t):
+        out = net.unet(x_in, t)
+        outputs.append(out)
+        return out
+
+    denoise = guided_denoiser(unet, cond * sf, net.unconditional_latent(cond) * sf, float(guidance))
+    alphas = net.alphas_cumprod if alphas_cumprod is None else alphas_cumprod
+    schedule = make_ddim_schedule(alphas, int(steps), net.config.diffusion.ddim_eta)
+    step = ddim_step(denoise, cast(x), schedule, int(index), net.vprediction(), cast(noise))
+    result = {"x_prev": step.x, "pred_x0": step.pred_x0}
+    if outputs and outputs[0].shape[0] == 2 * step.x.shape[0]:
+        result["model_cond"], result["model_uncond"] = outputs[0].chunk(2)
+    return result
+
+
 class ReferenceSubject(Subject):
     """Our model as a subject. ``net`` (a loaded `LatentDiffusion`) or ``context`` (a checkpoint) gives weights."""
 
@@ -44,7 +73,7 @@ class ReferenceSubject(Subject):
 
     def activate(self) -> None:
         if self.net is None:
-            from audiosr_model.load import load_model
+            from audiosr_model.weights.load import load_model
 
             if self.context is None:
                 raise ValueError("ReferenceSubject needs a context (checkpoint) or a loaded net")
@@ -57,7 +86,7 @@ class ReferenceSubject(Subject):
 
     def state_dict_layout(self):
         from audiosr_model import config as cfg
-        from audiosr_model.load import skeleton
+        from audiosr_model.weights.load import skeleton
 
         net = skeleton(cfg.preset(self.preset))
         return {k: (tuple(v.shape), str(v.dtype).replace("torch.", "")) for k, v in net.state_dict().items()}
@@ -68,29 +97,29 @@ class ReferenceSubject(Subject):
     # ------------------------------------------------------------------ DSP front end
 
     def resample(self, waveform, rate):
-        from audiosr_model.resample import resample
+        from audiosr_model.dsp.resample import resample
 
         w = _t32(waveform)
         return resample(w if w.dim() == 2 else w[None], int(rate), 48000).numpy()
 
     def normalize(self, waveform):
-        from audiosr_model import level
+        from audiosr_model.dsp import level
 
         return level.normalize_input(_np32(waveform))
 
     def features(self, waveform):
-        from audiosr_model import features
+        from audiosr_model.dsp import features
 
         w = _np32(waveform)
         return features.wav_feature_extraction(w[None], w.shape[-1] // 480)
 
     def cutoff(self, stft):
-        from audiosr_model import lowpass
+        from audiosr_model.dsp import lowpass
 
         return lowpass.locate_cutoff_bin(_t32(stft))
 
     def lowpass(self, waveform, cutoff_hz, filter_type):
-        from audiosr_model import lowpass
+        from audiosr_model.dsp import lowpass
 
         w = _np32(waveform)
         out = lowpass.lowpass_or_passthrough(w, float(cutoff_hz), 48000, order=8, ftype=str(filter_type))
@@ -115,7 +144,7 @@ class ReferenceSubject(Subject):
         return self.net.unet_forward(_t32(x), torch.as_tensor(t).long(), _t32(cond))
 
     def ddim_schedule(self, steps):
-        from audiosr_model.diffusion import make_ddim_schedule
+        from audiosr_model.sampling.schedule import make_ddim_schedule
 
         s = make_ddim_schedule(self.net.alphas_cumprod, int(steps), self.net.config.diffusion.ddim_eta)
         return {"timesteps": np.asarray(s.timesteps, dtype=np.int64), "alphas": s.alphas.double().numpy(),
@@ -123,33 +152,14 @@ class ReferenceSubject(Subject):
 
     @torch.no_grad()
     def ddim_step(self, x, cond, index, steps, guidance, noise):
-        from audiosr_model.diffusion import ddim_step, guided_denoiser, make_ddim_schedule
-
-        net = self.net
-        cond = _t32(cond)
-        sf = net.scale_factor
-        outputs: list[torch.Tensor] = []
-
-        def unet(x_in, t):
-            out = net.unet(x_in, t)
-            outputs.append(out)
-            return out
-
-        denoise = guided_denoiser(unet, cond * sf, net.unconditional_latent(cond) * sf, float(guidance))
-        schedule = make_ddim_schedule(net.alphas_cumprod, int(steps), net.config.diffusion.ddim_eta)
-        step = ddim_step(denoise, _t32(x), schedule, int(index), net.vprediction(), _t32(noise))
-        result = {"x_prev": step.x, "pred_x0": step.pred_x0}
-        both = outputs[0]
-        if both.shape[0] == 2 * step.x.shape[0]:
-            result["model_cond"], result["model_uncond"] = both.chunk(2)
-        return result
+        return guided_ddim_step(self.net, x, cond, index, steps, guidance, noise, _t32)
 
     @torch.no_grad()
     def vae_decode(self, z):
         return self.net.decode(_t32(z))
 
     def mel_replace(self, mel, lowpass_mel):
-        from audiosr_model import postprocess
+        from audiosr_model.dsp import postprocess
 
         return postprocess.mel_replace(_t32(mel), _t32(lowpass_mel))
 
@@ -160,7 +170,7 @@ class ReferenceSubject(Subject):
     # ------------------------------------------------------------------ post-processing
 
     def postprocess(self, waveform, lowpass_waveform):
-        from audiosr_model import lowpass, postprocess
+        from audiosr_model.dsp import lowpass, postprocess
 
         voc, low = _np32(waveform), _np32(lowpass_waveform)
         out = postprocess.stft_replace_postprocess(voc, low)
@@ -169,14 +179,15 @@ class ReferenceSubject(Subject):
                 "energy_ratio": _raw_energy_ratio(low, voc, k)}
 
     def output_level(self, waveform):
-        from audiosr_model import postprocess
+        from audiosr_model.dsp import postprocess
 
         return postprocess.faithful_output_level(_np32(waveform)).astype(np.float32)
 
     # ------------------------------------------------------------------ end to end
 
     def enhance(self, waveform, rate, seed, steps, guidance):
-        from audiosr_model import audio, resample
+        from audiosr_model.dsp import resample
+        from audiosr_model.dsp import waveform as audio
         from audiosr_model.pipeline import Randomness, enhance_segment
 
         wave = _np32(waveform)
@@ -198,8 +209,8 @@ class ReferenceSubject(Subject):
 
 def _raw_energy_ratio(low: np.ndarray, voc: np.ndarray, k: int) -> float:
     """The unclamped energy ratio of the cutoff bin (the original's, before its [0.8, 1.2] clamp)."""
-    from audiosr_model.audio import numpy1_sum
-    from audiosr_model.features import librosa_stft
+    from audiosr_model.dsp.waveform import numpy1_sum
+    from audiosr_model.dsp.features import librosa_stft
 
     gt, out = librosa_stft(low), librosa_stft(voc)
     return float(np.mean(numpy1_sum(np.abs(gt[k])) / numpy1_sum(np.abs(out[k, ...]))))

@@ -97,7 +97,7 @@ def recorded_name(path: Path, rootdir: Path) -> str:
 
 
 def file_source(path: Path, rootdir: Path, settings: RunSettings | None = None) -> Source:
-    from audiosr_model.audio_stream import read_audio_info
+    from audiosr_model.io.audio_stream import read_audio_info
 
     info = read_audio_info(path)
     return Source(recorded_name(path, rootdir), path, sha256_file(path), int(info.samplerate), int(info.channels),

@@ -84,6 +84,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     update_names = ["--audiosr-golden-update"] + ([] if _taken(parser, "--golden-update") else ["--golden-update"])
     g.addoption(*reversed(update_names), action="store_true", default=False, dest="audiosr_golden_update",
                 help="write (replace) the golden outputs of the golden checks run instead of comparing with them")
+    g.addoption("--audiosr-no-measure-noise", action="store_true", default=False, dest="audiosr_no_measure_noise",
+                help="with --golden-update and --audiosr-checkpoint: do not measure the checkpoint's float noise on "
+                "the bundled golden cases (its goldens are then judged by the tiny-model default bounds)")
     g.addoption("--audiosr-checkpoint", metavar="PATH", default=None, dest="audiosr_checkpoint",
                 help="real AudioSR checkpoint for enhance / golden tests (default: tiny random weights); "
                 "env AUDIOSR_CHECKPOINT")
@@ -164,7 +167,7 @@ def _checkpoint(config: pytest.Config) -> str | None:
 def _checkpoint_problem(config: pytest.Config) -> str | None:
     """Why the session's checkpoint cannot be read (one line naming the setting and the file), or None."""
     from audiosr_model.errors import AudioSRError
-    from audiosr_model.safe_open import check_input
+    from audiosr_model.io.safe_open import check_input
 
     from audiosr_verify.testing.project_goldens import checkpoint_setting
 
@@ -256,7 +259,7 @@ def audiosr_project_store(pytestconfig: pytest.Config, audiosr_subject_spec: str
 @pytest.fixture(scope="session")
 def audiosr_net(audiosr_settings):
     """The network of the session: the given checkpoint, else deterministic random weights."""
-    from audiosr_model.load import load_model, random_model
+    from audiosr_model.weights.load import load_model, random_model
 
     if audiosr_settings.checkpoint:
         net, _ = load_model(audiosr_settings.checkpoint, audiosr_settings.preset)
@@ -375,7 +378,8 @@ def golden_check(request: pytest.FixtureRequest, audiosr_settings):
             waveform = check_waveform(obtained)
         except AudioSRError as exc:
             _refuse(request.node, what, exc)
-        if isinstance(case, GoldenCase):
+        harness = isinstance(case, GoldenCase)
+        if harness:
             store = request.getfixturevalue("golden_store")
         else:
             case, settings, store = _project_case(request, case, obtained, settings, input)
@@ -384,7 +388,13 @@ def golden_check(request: pytest.FixtureRequest, audiosr_settings):
         if problem:
             _refuse(request.node, what, f"golden dir: {problem}")
         try:
-            if update:
+            if update and harness:  # a checkpoint's float noise measured as `golden update` does (golden/noise.py)
+                from audiosr_verify.golden.noise import update_case
+
+                recompute = lambda threads: request.getfixturevalue("enhance")(case)  # noqa: E731
+                result = update_case(store, case, waveform, settings, recompute,
+                                     False if config.getoption("audiosr_no_measure_noise") else None)
+            elif update:
                 result = store.update(case, waveform, settings)
             else:
                 result = store.compare(case, waveform, settings, ci=in_ci(), update_hint=command)
@@ -496,6 +506,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         where = sorted({str(Path(r.golden_dir).parent) for r in results if r.status == "updated"})
         terminalreporter.write_line(f"goldens written under {', '.join(where)}; review them "
                                     "(git diff --stat) and commit them")
+        for r in results:  # what the update measured: a bound above its default is never silent
+            if r.status == "updated":
+                for note in r.notes:
+                    terminalreporter.write_line(f"{r.case}: {note}")
     for r in results:
         if not r.passed and r.written:
             terminalreporter.write_line(f"{r.case}: obtained files in {r.golden_dir}")

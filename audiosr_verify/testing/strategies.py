@@ -160,7 +160,7 @@ def sample_rates(min_rate: int = 8000, max_rate: int = 96000, odd_rates: bool = 
     By default the others are multiples of 1 kHz: random, but cheap to
     resample (the reduced ratio to 48 kHz has at most 48 phases). With
     ``odd_rates`` any integer is drawn; beware that a rate co-prime with 48 kHz
-    (e.g. 22051) makes torchaudio's algorithm (model/resample.py) build 48000
+    (e.g. 22051) makes torchaudio's algorithm (model/dsp/resample.py) build 48000
     kernel phases of ~rate taps each: minutes for a fraction of a second.
     """
     common = [r for r in COMMON_RATES if min_rate <= r <= max_rate]

@@ -1,10 +1,10 @@
-"""The one way the harness publishes a file or directory (``audiosr_model.publish``, re-exported).
+"""The one way the harness publishes a file or directory (``audiosr_model.io.publish``, re-exported).
 
 Readers never see a half-written file: content goes to a temporary file in
 the target's directory, gets the mode the umask asks for, and is renamed into
 place; a lock beside the target keeps a concurrent run from replacing it
 mid-way; any error or interruption removes the temporary file. Directories
-(a golden case) are swapped in one step. See ``audiosr_model.publish`` for
+(a golden case) are swapped in one step. See ``audiosr_model.io.publish`` for
 the guarantees; the model package holds the routine because it publishes
 enhanced audio itself and never imports the harness.
 """
@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from audiosr_model.publish import (
+from audiosr_model.io.publish import (
     Reservation,
     Target,
     TargetLock,

@@ -1,7 +1,7 @@
 """The one way the harness opens an input file, and type-checked JSON for its own files.
 
 `open_input` (and `read_bytes`, `read_text`, `read_json`) are the model
-package's routine (``audiosr_model.safe_open``), re-exported: regular files
+package's routine (``audiosr_model.io.safe_open``), re-exported: regular files
 only (a named pipe or ``/dev/zero`` is refused before a byte is read), sizes
 bounded before reading, one-line errors naming the file.
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audiosr_model.errors import AudioSRError
-from audiosr_model.safe_open import (
+from audiosr_model.io.safe_open import (
     MAX_JSON_BYTES,
     BoundedReader,
     check_input,

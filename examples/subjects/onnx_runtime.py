@@ -282,7 +282,8 @@ class OnnxRuntimePort(ReferenceSubject):
         return self._unet(torch.from_numpy(x_in), torch.as_tensor(t).long())
 
     def ddim_step(self, x, cond, index, steps, guidance, noise):
-        from audiosr_model.diffusion import ddim_step, guided_denoiser, make_ddim_schedule
+        from audiosr_model.sampling.ddim import ddim_step, guided_denoiser
+        from audiosr_model.sampling.schedule import make_ddim_schedule
 
         net, cond = self.net, torch.from_numpy(_f32(cond))
         outputs: list[torch.Tensor] = []

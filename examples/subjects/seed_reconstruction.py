@@ -95,7 +95,8 @@ def _attention_forward(self, x: torch.Tensor) -> torch.Tensor:
 
 def add_parameter_free_modules(net: nn.Module) -> list[str]:
     """Add the reconstruction's "missing" modules to ``net``; the names of the modules added."""
-    from audiosr_model.unet import Attention, ResBlock
+    from audiosr_model.nets.attention import Attention
+    from audiosr_model.nets.unet import ResBlock
 
     added = []
     for name, m in list(net.named_modules()):
@@ -116,7 +117,7 @@ def add_parameter_free_modules(net: nn.Module) -> list[str]:
 def build_network(preset: str):
     """The reconstruction's network on the meta device: our skeleton with its deviations 1 and 3."""
     from audiosr_model import config as cfg
-    from audiosr_model.load import skeleton
+    from audiosr_model.weights.load import skeleton
 
     config = cfg.preset(preset)
     net = skeleton(config)
@@ -135,8 +136,8 @@ class SeedReconstruction(ReferenceSubject):
                    "quiet-input RMS boost, parameter-free modules added, offline through the environment")
 
     def activate(self) -> None:
-        from audiosr_model.checkpoint import load_into
-        from audiosr_model.checkpoint_reader import load_state_dict
+        from audiosr_model.weights.checkpoint import load_into
+        from audiosr_model.weights.checkpoint_reader import load_state_dict
 
         net = build_network(self.preset)
         load_into(net, load_state_dict(self.context.checkpoint, mmap=True), source=self.context.checkpoint)
@@ -148,9 +149,10 @@ class SeedReconstruction(ReferenceSubject):
 
     def enhance(self, waveform, rate, seed, steps, guidance):
         """Deviation 2, then the original's pipeline (its low-pass raises at a 24 kHz cutoff, as the original's)."""
-        from audiosr_model import audio, features, level, lowpass, resample
+        from audiosr_model.dsp import features, level, lowpass, resample
+        from audiosr_model.dsp import waveform as audio
         from audiosr_model.pipeline import Prepared, Randomness, generate
-        from audiosr_model.postprocess import faithful_output_level
+        from audiosr_model.dsp.postprocess import faithful_output_level
 
         wave = np.asarray(waveform, dtype=np.float32)
         wave = quiet_input_normalisation(wave[None] if wave.ndim == 1 else wave)

@@ -27,7 +27,7 @@ VOCODER_CHANNELS = 1536  # hard-coded, as published
 def build_published_network():
     """The reconstruction's network as published, on the meta device."""
     from audiosr_model import config as cfg
-    from audiosr_model.load import skeleton
+    from audiosr_model.weights.load import skeleton
 
     net = skeleton(cfg.preset(PUBLISHED_PRESET))
     with torch.device("meta"):
@@ -47,8 +47,8 @@ class PublishedSeedReconstruction(SeedReconstruction):
                                "(oracle export --checkpoint)")
 
     def activate(self) -> None:
-        from audiosr_model.checkpoint import load_into
-        from audiosr_model.checkpoint_reader import load_state_dict
+        from audiosr_model.weights.checkpoint import load_into
+        from audiosr_model.weights.checkpoint_reader import load_state_dict
 
         net = build_published_network()
         load_into(net, load_state_dict(self.context.checkpoint, mmap=True), source=self.context.checkpoint)

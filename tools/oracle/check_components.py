@@ -182,8 +182,8 @@ def _error(name: str, ours: torch.Tensor, ref: torch.Tensor) -> dict:
 
 def _check_vae(meta: dict, groups: dict) -> list[dict]:
     from audiosr_model.config import tiny
-    from audiosr_model.vae import AutoencoderKL
-    from audiosr_model.vocoder import Generator
+    from audiosr_model.nets.vae import AutoencoderKL
+    from audiosr_model.nets.vocoder import Generator
 
     cfg = _vae_config(meta["ddconfig"], meta["embed_dim"])
     voc_cfg = _vocoder_config(meta["vocoder_h"])
@@ -208,7 +208,7 @@ def _check_vae(meta: dict, groups: dict) -> list[dict]:
 
 
 def _check_vocoder(meta: dict, groups: dict) -> list[dict]:
-    from audiosr_model.vocoder import Generator, load_weight_norm_state
+    from audiosr_model.nets.vocoder import Generator, load_weight_norm_state
 
     gen = Generator(_vocoder_config(meta["vocoder_h"])).eval()
     gen.load_state_dict(groups["state"], strict=True)

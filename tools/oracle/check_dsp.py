@@ -286,13 +286,26 @@ class Report:
 def _project_side(workdir: Path) -> int:
     import torch
 
-    from audiosr_model.audio import normalize_wav, pad_wav, padded_duration, target_frames, target_samples, to_mono
-    from audiosr_model.features import hann_periodic_np, librosa_istft, librosa_stft, mel_filterbank, mel_spectrogram
-    from audiosr_model.features import wav_feature_extraction
-    from audiosr_model.lowpass import cutoff_hz_from_stft, cutoff_index_np, locate_cutoff_bin, lowpass
-    from audiosr_model.lowpass import lowpass_or_passthrough
-    from audiosr_model.postprocess import faithful_output_level, mel_replace, stft_replace_postprocess
-    from audiosr_model.resample import resample
+    from audiosr_model.dsp.waveform import (
+        normalize_wav,
+        pad_wav,
+        padded_duration,
+        target_frames,
+        target_samples,
+        to_mono,
+    )
+    from audiosr_model.dsp.features import (
+        hann_periodic_np,
+        librosa_istft,
+        librosa_stft,
+        mel_filterbank,
+        mel_spectrogram,
+    )
+    from audiosr_model.dsp.features import wav_feature_extraction
+    from audiosr_model.dsp.lowpass import cutoff_hz_from_stft, cutoff_index_np, locate_cutoff_bin, lowpass
+    from audiosr_model.dsp.lowpass import lowpass_or_passthrough
+    from audiosr_model.dsp.postprocess import faithful_output_level, mel_replace, stft_replace_postprocess
+    from audiosr_model.dsp.resample import resample
 
     torch.set_num_threads(1)
     sig = dict(np.load(workdir / "inputs.npz"))

@@ -68,7 +68,7 @@ def project_side(preset: str, workdir: Path) -> float:
 
     sys.path.insert(0, str(REPO))
     from audiosr_model import config
-    from audiosr_model.unet import UNetModel
+    from audiosr_model.nets.unet import UNetModel
 
     model = UNetModel(config.preset(preset).unet).eval()
     model.load_state_dict(load_file(str(workdir / preset / "state.safetensors")), strict=True)
