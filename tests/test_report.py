@@ -20,7 +20,7 @@ from audiosr_verify.compare.tensors import compare_tensors
 from audiosr_verify.report import model as R
 from audiosr_verify.report import pictures as P
 from audiosr_verify.report import render as RR
-from audiosr_verify.report import spectrogram as S
+from audiosr_verify.compare import spectrogram as S
 
 SR = 48000
 

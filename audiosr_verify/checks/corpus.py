@@ -40,7 +40,7 @@ from audiosr_verify import schema
 
 MODES = ("input", "against", "golden")
 RATE = 48000
-# Spectrogram data kept for the report's worst files: the report's own spectrogram (report.spectrogram),
+# Spectrogram data kept for the report's worst files: the report's own spectrogram (compare.spectrogram),
 # pooled to 128 frequency rows (187.5 Hz) and at most 400 time columns, in dB as float16 (~100 kB per signal).
 SPEC_ROWS, SPEC_COLUMNS = 128, 400
 # Detected band limits outside this range mean "no band limit found": the band metrics are left out.
@@ -158,7 +158,7 @@ def _waveform(out: Any, who: str) -> np.ndarray:
 def spectrum_db(x: np.ndarray, rate: int = RATE) -> np.ndarray:
     """The report's spectrogram of ``x`` (shown at 48 kHz, dB re a full-scale sine), pooled for keeping:
     ``[SPEC_ROWS, <= SPEC_COLUMNS]`` float16, row 0 = 0 Hz, the last row 24 kHz, columns spanning the file."""
-    from audiosr_verify.report.spectrogram import spectrogram
+    from audiosr_verify.compare.spectrogram import spectrogram
 
     db = spectrogram(np.asarray(x, dtype=np.float64).reshape(-1), int(rate)).db
     power = 10.0 ** (db[: SPEC_ROWS * ((db.shape[0] - 1) // SPEC_ROWS)] / 10)  # drop the Nyquist bin

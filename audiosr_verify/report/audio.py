@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from audiosr_verify.report.spectrogram import DISPLAY_RATE, to_display_rate
+from audiosr_verify.compare.spectrogram import DISPLAY_RATE, to_display_rate
 
 OPUS_LEVEL = 0.85  # libsndfile compression level: 0.8 -> ~62 kbit/s, 0.85 -> ~50, 0.9 -> ~37
 MAX_SECONDS = 12.0

@@ -80,7 +80,7 @@ def spectrograms(spectra: dict[str, np.ndarray], duration_s: float, cutoff_hz: f
     """Input, output and reference of one file side by side on one dB scale (a data URI), drawn by the
     report's own spectrogram panels (`report.pictures`)."""
     from audiosr_verify.report.pictures import spectrogram_panels
-    from audiosr_verify.report.spectrogram import Spectrogram, colour_range
+    from audiosr_verify.compare.spectrogram import Spectrogram, colour_range
 
     panels = {}
     for name in ("input", "output", "reference"):

@@ -59,7 +59,7 @@ def _titles(r: G.CaseResult) -> dict[str, str]:
 def case_figure(r: G.CaseResult, signals: dict | None = None) -> Figure | None:
     """The four spectrograms of ``r`` as one picture (None when nothing was obtained)."""
     from audiosr_verify.report import pictures as P
-    from audiosr_verify.report import spectrogram as S
+    from audiosr_verify.compare import spectrogram as S
 
     signals = case_signals(r) if signals is None else signals
     specs = S.case_spectrograms(signals)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audiosr_verify.compare.tensors import StageComparison
-from audiosr_verify.report.spectrogram import Spectrogram
+from audiosr_verify.compare.spectrogram import Spectrogram
 
 DPI = 100
 WEBP_QUALITY = 80
