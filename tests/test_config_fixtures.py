@@ -78,7 +78,11 @@ def test_preset_reads_a_configuration_file_and_names_the_choices_otherwise(small
 
 
 def _wav(path: Path, seconds: float = 2.5) -> Path:
-    sf.write(path, 0.2 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * 16000)) / 16000), 16000)
+    """A tone with noise: the original cannot low-pass a lone tone (its cutoff detection puts the cutoff at
+    Nyquist and scipy refuses Wn = 1), and a set of such an input compares only the stages before it."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    noise = np.random.default_rng(0).standard_normal(t.size)
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * noise, 16000)
     return path
 
 
@@ -170,6 +174,7 @@ def test_config_fixtures_oracle(tmp_path, small_yaml):
                  "--inputs", str(_wav(tmp_path / "a.wav")), "--steps", "10", "--duration", "2",
                  "-o", str(tmp_path / "FIX")], tmp_path, timeout=1500)
     assert r.rc == 0, r.stderr[-3000:]
+    assert "warning" not in r.stderr, r.stderr[-3000:]  # the original enhanced the input: every stage has fixtures
     meta = json.loads((tmp_path / "FIX" / "metadata.json").read_text())
     assert meta["preset"] == CONFIG_FILE and meta["config"]["unet"]["model_channels"] == 64
     assert (tmp_path / "FIX" / "calibration.json").is_file()
@@ -178,4 +183,4 @@ def test_config_fixtures_oracle(tmp_path, small_yaml):
     assert r.rc == 0, r.stderr[-3000:]
     data = json.loads((tmp_path / "r.json").read_text())
     status = {s["name"]: s["status"] for s in data["stages"]}
-    assert status["state_dict"] == "pass" and status["unet"] == "pass" and status["vocoder"] == "pass", status
+    assert set(status.values()) == {"pass"}, status  # every stage compared, none left unchecked

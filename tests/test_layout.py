@@ -287,3 +287,26 @@ def test_model_modules_stay_small_or_say_why():
         if text.count("\n") > MAX_LINES:
             doc = ast.get_docstring(ast.parse(text)) or ""
             assert "One concern" in doc, f"{name}: {text.count(chr(10))} lines and no one concern in its docstring"
+
+
+# Edges that ran back up the harness's layers (issue 24): each pinned once it was removed. The report is
+# handed the property results as data (testing/property_run.py); the checks take the spectrogram numbers
+# from compare/, not from the report.
+BACK_EDGES_REMOVED = {
+    "audiosr_verify.report": ("audiosr_verify.testing",),
+    "audiosr_verify.checks": ("audiosr_verify.report",),
+}
+
+
+def test_no_import_runs_back_up_the_layers():
+    modules = _modules(HARNESS, "audiosr_verify")
+    graph = {name: _imports(path, name, set(modules)) for name, path in modules.items()}
+    found = [f"{name} -> {dep}" for name, deps in graph.items() for low, highs in BACK_EDGES_REMOVED.items()
+             if name == low or name.startswith(low + ".") for dep in deps
+             if any(dep == h or dep.startswith(h + ".") for h in highs)]
+    assert found == []
+
+
+def test_the_back_edge_rule_is_read():
+    graph_has = {name for name in _modules(HARNESS, "audiosr_verify")}
+    assert {"audiosr_verify.report.model", "audiosr_verify.testing.property_run", "audiosr_verify.checks.corpus"} <= graph_has

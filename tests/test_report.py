@@ -268,11 +268,16 @@ def test_junit_summary(tmp_path):
         '<testcase classname="tests.test_properties_level" name="test_b"><failure message="boom">x</failure>'
         '</testcase><testcase classname="tests.test_properties_audio" name="test_c"><skipped/></testcase>'
         "</testsuite></testsuites>")
-    section = R._junit_section(xml, 1, "pytest ...")
+    from audiosr_verify.testing.property_run import PropertyRun
+
+    section = R.property_section(PropertyRun("pytest ...", 1, xml.read_text()))
     assert section.status == "fail" and "1 passed" in section.summary and "1 failed" in section.summary
     assert section.data["failures"][0][0] == "test_properties_level::test_b"
     assert {i.name: i.status for i in section.items} == {"test_properties_level": "fail",
                                                          "test_properties_audio": "pass"}
+    # no results: an error with the reason, never a pass on nothing
+    empty = R.property_section(PropertyRun("pytest ...", -1, None, "timed out after 900 s"))
+    assert empty.status == "error" and "timed out" in empty.summary
 
 
 def test_parity_section_on_tiny_random_weights(tmp_path):

@@ -197,6 +197,11 @@ def _export_user(args, console, given: list[str]) -> int:
     size = sum(p.stat().st_size for p in Path(args.output_dir).rglob("*") if p.is_file())
     console.print(f"[green]exported[/green] {len(meta['inputs'])} input(s), {args.steps} steps, "
                   f"{size / 1e6:.1f} MB into {args.output_dir}", highlight=False)
+    for name, errors in (meta.get("errors") or {}).items():  # the original's own failures: recorded, and said
+        first = next(iter(errors.values()))
+        console.print(f"[yellow]warning:[/yellow] the original fails on input {name} ({first.get('type')}: "
+                      f"{first.get('message')} in {', '.join(errors)}): `check` compares only what it "
+                      "computed before that; give audio it can enhance for a fuller check", highlight=False)
     return EXIT_OK
 
 

@@ -413,6 +413,7 @@ def cmd_report(args) -> int:
 
     from audiosr_verify.report import model as R
     from audiosr_verify.report.render import print_rich, write_all
+    from audiosr_verify.testing.property_run import run_property_tests
     from audiosr_verify.util.atomic import Reservation, Target
 
     err = Console(stderr=True)
@@ -429,7 +430,9 @@ def cmd_report(args) -> int:
             with _progress(err) as progress:
                 stage = progress.add_task("report", total=None)
                 report = R.build_report(source, settings, store=store, cases=cases,
-                                        properties=not args.no_properties, strict=args.strict,
+                                        properties=None if args.no_properties else
+                                        (lambda: run_property_tests(subject=args.subject or "reference")),
+                                        strict=args.strict,
                                         model_description=described,
                                         progress=lambda what: progress.update(stage, description=what),
                                         case_progress=_case_progress(progress), subject=args.subject or "reference")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +45,6 @@ from audiosr_verify.report.document import (  # noqa: F401  (the result model, r
 from audiosr_verify.util.paths import data_dir
 
 BASIC_MANIFEST = "manifests/audiosr_basic.json"  # inside the harness data
-PROPERTY_TESTS = "tests/test_properties_*.py"
 
 Progress = Callable[[str], None]
 
@@ -283,39 +281,16 @@ def golden_section(run: G.GoldenRun | None, store: G.GoldenStore | None = None, 
 # --------------------------------------------------------------------------- property tests
 
 
-def property_section(pattern: str = PROPERTY_TESTS, root: str | os.PathLike | None = None,
-                     timeout: float = 900.0, subject: str = "reference") -> Section:
-    """Run the property tests (not slow, not oracle) in a subprocess and summarise the JUnit XML.
-
-    Always the packaged invariants of ``subject`` (audiosr_verify/testing/suite/test_properties.py,
-    present in a wheel too); in a source tree also our own contract's (tests/test_properties_*.py).
-    """
-    from audiosr_verify.testing.suite import test_properties as packaged
-
-    title = "Property tests"
-    root = Path(root) if root is not None else Path(__file__).resolve().parents[2]  # the source tree
-    files = [Path(packaged.__file__)] + sorted(root.glob(pattern))
-    with tempfile.TemporaryDirectory(prefix="audiosr-props-") as tmp:
-        xml = Path(tmp) / "junit.xml"
-        cmd = [sys.executable, "-m", "pytest", "-q", "-m", "not slow and not oracle", "-p", "no:cacheprovider",
-               f"--junitxml={xml}", f"--audiosr-subject={subject}", *[str(f) for f in files]]
-        env = dict(os.environ)
-        if (root / "audiosr_verify").is_dir():
-            env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-        try:
-            proc = subprocess.run(cmd, cwd=root if root.is_dir() else None, env=env, capture_output=True, text=True,
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return Section("property_tests", title, "error", f"timed out after {timeout:.0f} s")
-        if not xml.is_file():
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-            return Section("property_tests", title, "error",
-                           f"pytest exited {proc.returncode} without results: " + " | ".join(tail))
-        return _junit_section(xml, proc.returncode, " ".join(cmd[2:]))
+def property_section(run) -> Section:
+    """The property tests' section from their run (`testing.property_run.PropertyRun`: pytest's JUnit XML,
+    its exit status and command, or why there are no results). The report runs nothing itself."""
+    if run.junit_xml is None:
+        return Section("property_tests", "Property tests", "error", run.error or "no results")
+    return _junit_section(run.junit_xml, run.returncode, run.command)
 
 
-def _junit_section(xml: Path, returncode: int, command: str) -> Section:
-    tree = ET.parse(xml).getroot()
+def _junit_section(xml: str, returncode: int, command: str) -> Section:
+    tree = ET.fromstring(xml)
     suites = [tree] if tree.tag == "testsuite" else list(tree.iter("testsuite"))
     per_file: dict[str, dict[str, int]] = {}
     failures: list[list[str]] = []
@@ -361,14 +336,15 @@ def environment() -> dict[str, str]:
 
 
 def build_report(net, settings: G.RunSettings, *, store: G.GoldenStore | None = None,
-                 cases: list[G.GoldenCase] | None = None, properties: bool = True,
+                 cases: list[G.GoldenCase] | None = None, properties: Callable[[], Any] | None = None,
                  strict: bool = False, model_description: str = "",
                  progress: Progress | None = None,
                  case_progress: G.ProgressFn | None = None, subject: str = "reference") -> Report:
     """Run every section and collect them in one `Report`.
 
     ``net`` (made from ``settings``) produces the golden outputs: our network, or a subject's outputs
-    (`golden.subject_producer`); ``subject`` is checked stage by stage and by the property tests.
+    (`golden.subject_producer`); ``subject`` is checked stage by stage. ``properties``, when given, runs the
+    property tests and returns their run (`testing.property_run.run_property_tests`); None leaves them out.
     """
     say = progress or (lambda what: None)
     store = store or G.GoldenStore()
@@ -396,8 +372,7 @@ def build_report(net, settings: G.RunSettings, *, store: G.GoldenStore | None = 
     report.sections.append(_timed("golden_regression", "Golden regression", golden))
     if properties:
         say("property tests")
-        report.sections.append(_timed("property_tests", "Property tests",
-                                      lambda: property_section(subject=subject)))
+        report.sections.append(_timed("property_tests", "Property tests", lambda: property_section(properties())))
     else:
         report.sections.append(Section("property_tests", "Property tests", "not_available", "skipped (--no-properties)"))
     return report
