@@ -291,10 +291,15 @@ def test_model_modules_stay_small_or_say_why():
 
 # Edges that ran back up the harness's layers (issue 24): each pinned once it was removed. The report is
 # handed the property results as data (testing/property_run.py); the checks take the spectrogram numbers
-# from compare/, not from the report.
+# from compare/, not from the report; `evaluate` hands corpus.run the report's HTML writer, and the output
+# directories live in util/output_dirs.py.
 BACK_EDGES_REMOVED = {
     "audiosr_verify.report": ("audiosr_verify.testing",),
-    "audiosr_verify.checks": ("audiosr_verify.report",),
+    "audiosr_verify.checks": ("audiosr_verify.report", "audiosr_verify.cli"),
+    "audiosr_verify.corpus": ("audiosr_verify.report", "audiosr_verify.cli"),  # the HTML writer is handed in
+    "audiosr_verify.subjects": ("audiosr_verify.checks",),  # manifests are read in oracle/manifests.py
+    "audiosr_verify.oracle": ("audiosr_verify.report", "audiosr_verify.cli"),  # (checks: inference_weights still
+    # compares a checkpoint's layout with checks.state_dict.compare_layout)
 }
 
 
@@ -309,4 +314,7 @@ def test_no_import_runs_back_up_the_layers():
 
 def test_the_back_edge_rule_is_read():
     graph_has = {name for name in _modules(HARNESS, "audiosr_verify")}
-    assert {"audiosr_verify.report.model", "audiosr_verify.testing.property_run", "audiosr_verify.checks.corpus"} <= graph_has
+    assert {"audiosr_verify.report.model", "audiosr_verify.testing.property_run", "audiosr_verify.checks.corpus",
+            "audiosr_verify.corpus.run"} <= graph_has
+    assert _imports(HARNESS / "cli" / "evaluate.py", "audiosr_verify.cli.evaluate",
+                    set(_modules(HARNESS, "audiosr_verify"))) >= {"audiosr_verify.report.corpus"}

@@ -39,6 +39,8 @@ from audiosr_model.weights.checkpoint_reader import (
     tensor_digests,
 )
 from audiosr_model.errors import AudioSRError
+from audiosr_verify.oracle.manifests import MANIFEST_SCHEMA_VERSION, Manifest, read_manifest  # noqa: F401 (moved)
+from audiosr_verify.util.cache import layout_cache_dir  # noqa: F401 (re-exported: its callers' old home)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -63,7 +65,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-MANIFEST_SCHEMA_VERSION = 1
 # Same order as model.checkpoint.STATUSES (kept here so rendering needs no torch import).
 STATUSES = ("matched", "ignored", "missing", "unexpected", "shape_mismatch", "dtype_mismatch")
 ACCOUNTED = ("matched", "ignored")
@@ -378,14 +379,6 @@ def fold_weight_norm(specs: Mapping[str, Spec]) -> tuple[dict[str, Spec], dict[s
 # Manifests
 
 
-@dataclass(frozen=True)
-class Manifest:
-    path: str
-    keys: dict[str, Spec]
-    source: dict[str, Any] | None
-    preset: str | None
-
-
 def _is_manifest_file(path: Path) -> bool:
     """A JSON document (a manifest), as opposed to a checkpoint."""
     from audiosr_verify.util.safe_open import open_input
@@ -398,38 +391,6 @@ def _is_manifest_file(path: Path) -> bool:
     if path.suffix.lower() == ".json":
         return True
     return b"\0" not in head and head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
-
-
-def _spec_from_json(key: str, value: Any, path: Any) -> Spec:
-    # {"shape": [...], "dtype": "float32"} (manifest) or [[...], "float32"] (component manifests)
-    if isinstance(value, dict):
-        shape, dtype = value.get("shape"), value.get("dtype")
-    elif isinstance(value, list) and len(value) == 2:
-        shape, dtype = value
-    else:
-        raise AudioSRError(f"manifest entry {key!r} is not {{'shape': [...], 'dtype': ...}}", path)
-    if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
-        raise AudioSRError(f"manifest entry {key!r} has a bad shape {shape!r}", path)
-    if not isinstance(dtype, str) or dtype.replace("torch.", "") not in _ITEMSIZE:
-        raise AudioSRError(f"manifest entry {key!r} has an unknown dtype {dtype!r}", path)
-    return tuple(shape), dtype.replace("torch.", "")
-
-
-def read_manifest(path: str | os.PathLike) -> Manifest:
-    """Read a key manifest ({"schema_version", "source", "preset", "keys": {key: {shape, dtype}}})."""
-    from audiosr_verify.util.safe_open import read_json
-
-    data = read_json(path, "manifest")  # regular file, bounded size, one-line errors
-    if not isinstance(data, dict) or not isinstance(data.get("keys"), dict):
-        raise AudioSRError("JSON without a 'keys' object: not a key manifest", path)
-    version = data.get("schema_version", MANIFEST_SCHEMA_VERSION)
-    if version != MANIFEST_SCHEMA_VERSION:
-        raise AudioSRError(f"manifest schema_version {version!r} is not supported "
-                           f"(expected {MANIFEST_SCHEMA_VERSION})", path)
-    keys = {str(k): _spec_from_json(k, v, path) for k, v in data["keys"].items()}
-    source = data.get("source") if isinstance(data.get("source"), dict) else None
-    preset = data.get("preset") if isinstance(data.get("preset"), str) else None
-    return Manifest(str(path), keys, source, preset)
 
 
 def build_manifest(source: str | os.PathLike, preset: str | None = None, hash: bool = False,
@@ -515,16 +476,6 @@ def _layout_fingerprint(preset: str) -> str:
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
-
-
-def layout_cache_dir() -> Path | None:
-    """$AUDIOSR_VERIFY_CACHE, else $XDG_CACHE_HOME/audiosr-verify (~/.cache); None if disabled."""
-    if os.environ.get("AUDIOSR_VERIFY_NO_CACHE"):
-        return None
-    base = os.environ.get("AUDIOSR_VERIFY_CACHE")
-    if not base:
-        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "audiosr-verify")
-    return Path(base)
 
 
 def _read_cached_layout(path: Path) -> tuple[dict[str, Spec], list[str]] | None:

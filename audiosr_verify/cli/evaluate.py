@@ -143,6 +143,7 @@ def cmd_evaluate(args) -> int:
     from rich.table import Table
 
     from audiosr_verify.corpus.run import default_rank_metric, evaluate_corpus
+    from audiosr_verify.report.corpus import write_html
 
     settings = settings_from_args(args)
     err = Console(stderr=True)
@@ -150,7 +151,8 @@ def cmd_evaluate(args) -> int:
     progress = _RichProgress(err, rank_by)
     try:
         run = evaluate_corpus(args.corpus, settings, args.output_dir, engine=args.engine, workers=args.workers,
-                              address=args.address, worst=args.worst, rank_by=rank_by, progress=progress)
+                              address=args.address, worst=args.worst, rank_by=rank_by, progress=progress,
+                              html=write_html)
     except BaseException:
         progress.stop(failed=True)
         raise

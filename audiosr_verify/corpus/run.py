@@ -21,7 +21,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from audiosr_model.errors import AudioSRError
 from audiosr_verify.checks.corpus import SUMMARY_METRICS, EvaluationSettings
@@ -115,7 +115,7 @@ def _check_entries(out: Path) -> None:
 def _preflight(corpus, settings: EvaluationSettings, out: Path, engine: str, workers: int, worst: int,
                rank_by: str | None):
     """Every check of a run, before anything is written or a model loaded: (the corpus's files, rank_by)."""
-    from audiosr_verify.cli.common import check_output_dir
+    from audiosr_verify.util.output_dirs import check_output_dir
     from audiosr_verify.subjects.loader import resolve_factory
 
     if engine not in ENGINES:
@@ -144,7 +144,7 @@ def _output_kept_only_with_results(out: Path):
     half-made output folder. Once a row is saved everything stays: a re-run
     continues from it.
     """
-    from audiosr_verify.cli.common import output_dir, remove_if_empty  # the CLI's one way to make and undo OUT
+    from audiosr_verify.util.output_dirs import output_dir, remove_if_empty  # the CLI's one way to make and undo OUT
 
     out, created = output_dir(out)
     ours = [out / name for name in (RUN_FILE, RESULTS_FILE, WORST_DIR) if not os.path.lexists(out / name)]
@@ -179,8 +179,13 @@ def _write_run_file(out: Path, settings: EvaluationSettings, corpus: Path) -> No
 
 def evaluate_corpus(corpus: str | Path, settings: EvaluationSettings, out_dir: str | Path, *,
                     engine: str = "local", workers: int = 1, address: str | None = None, worst: int = 8,
-                    rank_by: str | None = None, progress: Progress | None = None, html: bool = True) -> CorpusRun:
+                    rank_by: str | None = None, progress: Progress | None = None,
+                    html: Callable[..., Path] | None = None) -> CorpusRun:
     """Evaluate every audio file under ``corpus`` not yet in ``out_dir``; write the summary; return the run.
+
+    ``html``: the writer of the HTML summary, ``html(path, summary, rows, out_dir) -> path`` (the CLI passes
+    `report.corpus.write_html`; the report sits above this layer, so it is handed in, never imported);
+    None or False writes none.
 
     Every option, the corpus (at least one readable audio file) and OUT are
     checked before anything is written; a run that fails before its first
@@ -212,9 +217,7 @@ def evaluate_corpus(corpus: str | Path, settings: EvaluationSettings, out_dir: s
     atomic_write(out / SUMMARY_FILE, json.dumps(result.summary, indent=2, allow_nan=False) + "\n")
     result.written = [out / "results.jsonl", out / SUMMARY_FILE]
     if html:
-        from audiosr_verify.report.corpus import write_html
-
-        result.written.append(write_html(out / HTML_FILE, result.summary, rows, out))
+        result.written.append(html(out / HTML_FILE, result.summary, rows, out))
     return result
 
 

@@ -75,7 +75,7 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 
 def cache_dir() -> Path:
-    from audiosr_verify.checks.state_dict import layout_cache_dir
+    from audiosr_verify.util.cache import layout_cache_dir
 
     base = layout_cache_dir() or Path.home() / ".cache" / "audiosr-verify"
     return base / "inference-weights"

@@ -13,13 +13,59 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from audiosr_model.errors import AudioSRError
+from audiosr_model.weights.checkpoint_reader import _ITEMSIZE
 from audiosr_verify.oracle.config_overrides import BUILTIN_PRESETS, request_overrides
 
 MANIFEST_CACHE_VERSION = "1"
+MANIFEST_SCHEMA_VERSION = 1  # of the manifest files (golden/manifests/*.json, runner.py manifest)
+Spec = tuple[tuple[int, ...], str]  # (shape, dtype): a key as the layout checks see it
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: str
+    keys: dict[str, Spec]
+    source: dict[str, Any] | None
+    preset: str | None
+
+
+def _spec_from_json(key: str, value: Any, path: Any) -> Spec:
+    # {"shape": [...], "dtype": "float32"} (manifest) or [[...], "float32"] (component manifests)
+    if isinstance(value, dict):
+        shape, dtype = value.get("shape"), value.get("dtype")
+    elif isinstance(value, list) and len(value) == 2:
+        shape, dtype = value
+    else:
+        raise AudioSRError(f"manifest entry {key!r} is not {{'shape': [...], 'dtype': ...}}", path)
+    if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+        raise AudioSRError(f"manifest entry {key!r} has a bad shape {shape!r}", path)
+    if not isinstance(dtype, str) or dtype.replace("torch.", "") not in _ITEMSIZE:
+        raise AudioSRError(f"manifest entry {key!r} has an unknown dtype {dtype!r}", path)
+    return tuple(shape), dtype.replace("torch.", "")
+
+
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    """Read a key manifest ({"schema_version", "source", "preset", "keys": {key: {shape, dtype}}})."""
+    from audiosr_verify.util.safe_open import read_json
+
+    data = read_json(path, "manifest")  # regular file, bounded size, one-line errors
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), dict):
+        raise AudioSRError("JSON without a 'keys' object: not a key manifest", path)
+    version = data.get("schema_version", MANIFEST_SCHEMA_VERSION)
+    if version != MANIFEST_SCHEMA_VERSION:
+        raise AudioSRError(f"manifest schema_version {version!r} is not supported "
+                           f"(expected {MANIFEST_SCHEMA_VERSION})", path)
+    keys = {str(k): _spec_from_json(k, v, path) for k, v in data["keys"].items()}
+    source = data.get("source") if isinstance(data.get("source"), dict) else None
+    preset = data.get("preset") if isinstance(data.get("preset"), str) else None
+    return Manifest(str(path), keys, source, preset)
 
 
 def manifest_path(preset: str, python=None) -> Path:
@@ -35,7 +81,7 @@ def manifest_path(preset: str, python=None) -> Path:
 
 
 def _config_manifest(preset: str, python=None) -> Path:
-    from audiosr_verify.checks.state_dict import layout_cache_dir
+    from audiosr_verify.util.cache import layout_cache_dir
     from audiosr_verify.oracle import driver
     from audiosr_verify.oracle.venv import requirements_hash
     from audiosr_verify.util.atomic import atomic_write
@@ -57,4 +103,4 @@ def _config_manifest(preset: str, python=None) -> Path:
     return path
 
 
-__all__ = ["manifest_path"]
+__all__ = ["MANIFEST_SCHEMA_VERSION", "Manifest", "manifest_path", "read_manifest"]

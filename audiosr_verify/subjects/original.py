@@ -60,8 +60,7 @@ class OriginalSubject(Subject):
         return frozenset(STAGE_NAMES)
 
     def state_dict_layout(self):
-        from audiosr_verify.checks.state_dict import read_manifest
-        from audiosr_verify.oracle.manifests import manifest_path
+        from audiosr_verify.oracle.manifests import manifest_path, read_manifest
 
         manifest = read_manifest(manifest_path(self.context.preset))
         return manifest.keys  # written by the original itself (runner.py manifest)
