@@ -54,7 +54,7 @@ from audiosr_model.dsp.resample import resample
 from audiosr_model.dsp.waveform import MIN_SAMPLES, SAMPLE_RATE, samples_at_48k
 from audiosr_model.dsp.waveform import samples_at_48k as output_length  # noqa: F401  (old name; one release)
 from audiosr_model.errors import AudioSRError
-from audiosr_model.io.audio_stream import read_audio_block, read_audio_info
+from audiosr_model.io.audio_stream import check_audio_file, read_audio_block
 from audiosr_model.io.publish import publish_file, write_error
 from audiosr_model.nets.latent_diffusion import LatentDiffusion
 from audiosr_model.pipeline import (
@@ -185,14 +185,8 @@ def enhance_file(
     check_run_options(steps, guidance_scale, seed, level_mode, mix)
     input_path, output_path = str(input_path), Path(output_path)
     fmt = output_format(output_path, out_format)
-    info = read_audio_info(input_path)
+    info = check_audio_file(input_path, MIN_SAMPLES, scan=False)  # header and length: the one check of both
     total = samples_at_48k(info.frames, info.samplerate)
-    if total < MIN_SAMPLES:
-        raise AudioSRError(
-            f"audio too short: {info.frames} samples at {info.samplerate} Hz "
-            f"({total} at 48 kHz; need at least {MIN_SAMPLES})",
-            input_path,
-        )
     chunk = int(round(chunk_seconds * SAMPLE_RATE))
     overlap = int(round(overlap_seconds * SAMPLE_RATE))
     plan = plan_chunks(total, chunk, overlap)

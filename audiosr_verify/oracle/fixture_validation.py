@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from audiosr_model.errors import AudioSRError
+from audiosr_verify.oracle.config_overrides import BUILTIN_PRESETS
 from audiosr_verify.schema import SCHEMA_VERSION
 
 CONFIG_FILE = "config.yaml"  # a set made with a configuration that is neither preset keeps it here
@@ -70,7 +71,7 @@ def open_metadata(fixture_dir: Path) -> dict[str, Any]:
     if files is not None and not (isinstance(files, dict) and all(isinstance(v, str) for v in files.values())):
         raise AudioSRError("fixture metadata 'files' must map file names to sha256 strings", path)
     preset = meta.get("preset", "tiny")
-    if not isinstance(preset, str) or (preset not in ("basic", "tiny") and preset != CONFIG_FILE):
+    if not isinstance(preset, str) or (preset not in BUILTIN_PRESETS and preset != CONFIG_FILE):
         raise AudioSRError(f"fixture metadata 'preset' must be basic, tiny or {CONFIG_FILE!r} (the set's own "
                            f"configuration), not {preset!r}", path)
     return meta

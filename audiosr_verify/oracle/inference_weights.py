@@ -64,7 +64,9 @@ def check_layout(path: Path, preset: str) -> CheckpointFacts:
 
 
 def _preset_label(preset: str) -> str:
-    return preset if "/" not in preset and "\\" not in preset else f"configuration {Path(preset).name}"
+    from audiosr_model.config import is_config_file
+
+    return f"configuration {Path(preset).name}" if is_config_file(preset) else preset
 
 
 def _numel(shape: tuple[int, ...]) -> int:

@@ -46,6 +46,7 @@ import yaml
 
 from audiosr_model.config import is_config_file
 from audiosr_model.errors import AudioSRError
+from audiosr_verify.oracle.config_overrides import BUILTIN_PRESETS
 from audiosr_verify.oracle.inference_weights import CheckpointFacts, check_layout, inference_copy
 
 Progress = Callable[[str], None] | None
@@ -101,7 +102,7 @@ def plan_export(checkpoint: str | Path, inputs: list[str | Path], output_dir: st
         check_input(Path(preset), "configuration")
         overrides_for(load_yaml(preset))  # refuses what the original cannot change (one line)
         preset = str(Path(preset).resolve())
-    elif preset not in ("basic", "tiny"):
+    elif preset not in BUILTIN_PRESETS:
         raise AudioSRError(f"unknown preset {preset!r}: basic, tiny, or a configuration file (--config)")
     audio_options.check_steps(steps)
     actual = original_step_count(steps)
