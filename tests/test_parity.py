@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from audiosr_verify.checks import state_dict as parity
+from audiosr_verify.checks import layout_cache
 from audiosr_verify.report import parity as parity_report
 from audiosr_verify.checks.state_dict import (
     SCHEDULE_GROUP,
@@ -365,7 +365,7 @@ def test_layout_cache_round_trip_and_invalidation(tmp_path, monkeypatch):
         model_layout.cache_clear()
         assert not model_layout("tiny", cache=False).cached
         # any change of the model sources (or torch) changes the fingerprint: rebuilt
-        monkeypatch.setattr(parity, "_layout_fingerprint", lambda preset: "f" * 64)
+        monkeypatch.setattr(layout_cache, "_layout_fingerprint", lambda preset: "f" * 64)
         model_layout.cache_clear()
         assert not model_layout("tiny").cached
         # a damaged entry is rebuilt, not trusted
@@ -380,13 +380,13 @@ def test_layout_cache_round_trip_and_invalidation(tmp_path, monkeypatch):
 def test_layout_fingerprint_covers_model_sources(monkeypatch, tmp_path):
     import audiosr_model as model
 
-    first = parity._layout_fingerprint("tiny")
-    assert first == parity._layout_fingerprint("tiny") != parity._layout_fingerprint("basic")
+    first = layout_cache._layout_fingerprint("tiny")
+    assert first == layout_cache._layout_fingerprint("tiny") != layout_cache._layout_fingerprint("basic")
     fake = tmp_path / "model"
     fake.mkdir()
     (fake / "__init__.py").write_text("# changed\n")
     monkeypatch.setattr(model, "__file__", str(fake / "__init__.py"))
-    assert parity._layout_fingerprint("tiny") != first
+    assert layout_cache._layout_fingerprint("tiny") != first
 
 
 # --------------------------------------------------------------------------

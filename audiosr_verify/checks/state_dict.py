@@ -16,17 +16,17 @@ also compared with a reference manifest (for example the original layout);
 that comparison is informational and does not change ``ok``.
 
 Nothing here prints; the result is dataclasses with ``to_dict()``, rendered by
-`audiosr_verify.report.parity`.
+`audiosr_verify.report.parity`. This module holds the classification and the
+manifest a checkpoint is described by; beside it: the result types
+(`checks.layout_results`), how keys are named and grouped (`checks.layout_keys`)
+and our network's cached layout (`checks.layout_cache`), all re-exported here.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import os
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -39,301 +39,33 @@ from audiosr_model.weights.checkpoint_reader import (
     tensor_digests,
 )
 from audiosr_model.errors import AudioSRError
+from audiosr_verify.checks.layout_cache import (  # re-exported: their callers' old home
+    LAYOUT_CACHE_VERSION, ModelLayout, expected_layout, model_layout, preset_tag,
+)
+from audiosr_verify.checks.layout_keys import (  # re-exported: their callers' old home
+    POSITION_IDS_SUFFIX, SCHEDULE_GROUP, WEIGHT_NORM_SUFFIXES, Spec, fold_weight_norm, module_group,
+)
+from audiosr_verify.checks.layout_results import (  # re-exported: their callers' old home
+    ACCOUNTED, SCHEMA_VERSION, STATUSES, DuplicateTensors, GroupSummary, KeyEntry, LayoutResult, ParityResult,
+    ReferenceDiff, SourceInfo, Variant,
+)
 from audiosr_verify.oracle.manifests import MANIFEST_SCHEMA_VERSION, Manifest, read_manifest  # noqa: F401 (moved)
 from audiosr_verify.util.cache import layout_cache_dir  # noqa: F401 (re-exported: its callers' old home)
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "MANIFEST_SCHEMA_VERSION",
-    "STATUSES",
-    "DuplicateTensors",
-    "GroupSummary",
-    "KeyEntry",
-    "ParityResult",
-    "ReferenceDiff",
-    "SourceInfo",
-    "Variant",
-    "build_manifest",
-    "ModelLayout",
-    "expected_layout",
-    "layout_cache_dir",
-    "model_layout",
-    "fold_weight_norm",
-    "module_group",
-    "read_manifest",
-    "run_parity",
+    "ACCOUNTED", "LAYOUT_CACHE_VERSION", "MANIFEST_SCHEMA_VERSION", "POSITION_IDS_SUFFIX", "SCHEDULE_GROUP",
+    "SCHEMA_VERSION", "STATUSES", "WEIGHT_NORM_SUFFIXES", "DuplicateTensors", "GroupSummary", "KeyEntry",
+    "LayoutResult", "Manifest", "ModelLayout", "ParityResult", "ReferenceDiff", "SourceInfo", "Spec", "Variant",
+    "build_manifest", "compare_layout", "expected_layout", "fold_weight_norm", "layout_cache_dir", "model_layout",
+    "module_group", "preset_tag", "read_manifest", "run_parity",
 ]
 
-SCHEMA_VERSION = 1
-# Same order as model.checkpoint.STATUSES (kept here so rendering needs no torch import).
-STATUSES = ("matched", "ignored", "missing", "unexpected", "shape_mismatch", "dtype_mismatch")
-ACCOUNTED = ("matched", "ignored")
-SCHEDULE_GROUP = "(schedule & scalars)"  # top-level buffers: betas, alphas_cumprod, ..., scale_factor, logvar
-
-# torch.nn.utils.weight_norm and torch.nn.utils.parametrizations.weight_norm spellings
-WEIGHT_NORM_SUFFIXES = (
-    (".weight_g", ".weight_v"),
-    (".parametrizations.weight.original0", ".parametrizations.weight.original1"),
-)
-POSITION_IDS_SUFFIX = ".embeddings.position_ids"  # clap.model.text_branch.embeddings.position_ids
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-Spec = tuple[tuple[int, ...], str]
-
-
-# --------------------------------------------------------------------------
-# Result model
-
-
-@dataclass(frozen=True)
-class KeyEntry:
-    """One key of the file (or of our model, when missing) and what became of it."""
-
-    key: str
-    status: str
-    expected_shape: tuple[int, ...] | None
-    actual_shape: tuple[int, ...] | None
-    dtype: str | None  # the file's dtype (our model's for missing keys)
-    expected_dtype: str | None
-    group: str | None  # declared ignore group (ema, clap, ...), None unless ignored
-    reason: str | None
-    module: str  # module prefix used to group the report (module_group)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "status": self.status,
-            "expected_shape": _list(self.expected_shape),
-            "actual_shape": _list(self.actual_shape),
-            "dtype": self.dtype,
-            "expected_dtype": self.expected_dtype,
-            "group": self.group,
-            "reason": self.reason,
-            "module": self.module,
-        }
-
-
-@dataclass
-class GroupSummary:
-    """Keys of one module prefix: how many, their size in the file, and their statuses."""
-
-    name: str
-    keys: int = 0
-    parameters: int = 0  # elements of the file's tensors in this group
-    bytes: int = 0
-    counts: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STATUSES})
-
-    @property
-    def ok(self) -> bool:
-        return all(self.counts[s] == 0 for s in STATUSES if s not in ACCOUNTED)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "keys": self.keys, "parameters": self.parameters,
-                "bytes": self.bytes, "counts": dict(self.counts), "ok": self.ok}
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A recognised way real checkpoints differ (EMA stripped, newer transformers, ...)."""
-
-    name: str
-    value: str
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "detail": self.detail}
-
-
-@dataclass
-class SourceInfo:
-    path: str
-    format: str  # "torch-zip" | "safetensors" | "manifest"
-    size_bytes: int
-    sha256: str | None = None
-    wrapper: str | None = None  # "state_dict" when nested under it
-    stripped_prefix: str | None = None
-    tensors: int = 0  # keys in the file
-    parameters: int = 0  # elements over all tensors in the file
-    tensor_bytes: int = 0
-    extras: dict[str, str] = field(default_factory=dict)  # non-tensor entries by type name
-    origin: dict[str, Any] | None = None  # a manifest's own "source" description
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path, "format": self.format, "size_bytes": self.size_bytes,
-            "sha256": self.sha256, "wrapper": self.wrapper, "stripped_prefix": self.stripped_prefix,
-            "tensors": self.tensors, "parameters": self.parameters, "tensor_bytes": self.tensor_bytes,
-            "extras": dict(self.extras), "origin": self.origin,
-        }
-
-
-@dataclass(frozen=True)
-class DuplicateTensors:
-    """Keys holding byte-identical tensors of one shape and dtype."""
-
-    sha256: str
-    shape: tuple[int, ...]
-    dtype: str
-    nbytes: int  # of one copy
-    keys: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sha256": self.sha256, "shape": list(self.shape), "dtype": self.dtype,
-                "nbytes": self.nbytes, "keys": list(self.keys)}
-
-
-@dataclass
-class ReferenceDiff:
-    """Key-set comparison of the file with a reference manifest (informational)."""
-
-    path: str
-    origin: dict[str, Any] | None
-    reference_keys: int
-    file_keys: int
-    only_in_reference: list[str]
-    only_in_file: list[str]
-    shape_differs: list[tuple[str, tuple[int, ...], tuple[int, ...]]]  # key, reference, file
-    dtype_differs: list[tuple[str, str, str]]  # key, reference, file
-    notes: list[str]
-
-    @property
-    def identical(self) -> bool:
-        return not (self.only_in_reference or self.only_in_file or self.shape_differs or self.dtype_differs)
-
-    def unexplained(self) -> tuple[list[str], list[str]]:
-        """Keys only on one side that no note summarises (EMA, CLAP, weight-norm halves)."""
-        _, origin = fold_weight_norm({k: ((), "float32") for k in self.only_in_file})
-        halves = {h for t, pair in origin.items() if t in self.only_in_reference for h in pair}
-
-        def summarised(key: str) -> bool:
-            return key.startswith(("model_ema.", "clap.")) or key in halves or key in origin
-
-        return ([k for k in self.only_in_reference if not summarised(k)],
-                [k for k in self.only_in_file if not summarised(k)])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path, "origin": self.origin, "identical": self.identical,
-            "reference_keys": self.reference_keys, "file_keys": self.file_keys,
-            "only_in_reference": list(self.only_in_reference), "only_in_file": list(self.only_in_file),
-            "shape_differs": [{"key": k, "reference_shape": list(r), "file_shape": list(a)}
-                              for k, r, a in self.shape_differs],
-            "dtype_differs": [{"key": k, "reference_dtype": r, "file_dtype": a} for k, r, a in self.dtype_differs],
-            "notes": list(self.notes),
-            "unexplained_only_in_reference": self.unexplained()[0],
-            "unexplained_only_in_file": self.unexplained()[1],
-        }
-
-
-@dataclass
-class ParityResult:
-    source: SourceInfo
-    preset: str
-    model_keys: int
-    keys: list[KeyEntry]
-    variants: list[Variant]
-    groups: list[GroupSummary]
-    hashed: bool = False
-    duplicates: list[DuplicateTensors] | None = None  # None unless hashed (and the file has data)
-    reference: ReferenceDiff | None = None
-    layout: dict[str, Any] | None = None  # ModelLayout.to_dict(): where our side came from
-    schema_version: int = SCHEMA_VERSION
-
-    @property
-    def counts(self) -> dict[str, int]:
-        c = Counter(k.status for k in self.keys)
-        return {s: c.get(s, 0) for s in STATUSES}
-
-    @property
-    def ok(self) -> bool:
-        """Nothing unaccounted: every key is matched or ignored for a declared reason."""
-        return all(k.status in ACCOUNTED for k in self.keys)
-
-    def problems(self) -> list[KeyEntry]:
-        return [k for k in self.keys if k.status not in ACCOUNTED]
-
-    def by_status(self, status: str) -> list[KeyEntry]:
-        return [k for k in self.keys if k.status == status]
-
-    def variant(self, name: str) -> Variant | None:
-        return next((v for v in self.variants if v.name == name), None)
-
-    def summary_line(self) -> str:
-        c = self.counts
-        verdict = "OK" if self.ok else "FAILED"
-        parts = [f"{c[s]:,} {s.replace('_', ' ')}" for s in STATUSES if c[s] or s in ACCOUNTED]
-        return (f"parity {verdict}: {self.source.tensors:,} file keys vs {self.model_keys:,} model keys "
-                f"({self.preset}): " + ", ".join(parts))
-
-    def duplicate_modules(self) -> list[dict[str, Any]]:
-        """Duplicates summed per set of module groups (e.g. the two VAE encoders)."""
-        if not self.duplicates:
-            return []
-        acc: dict[tuple[str, ...], dict[str, Any]] = {}
-        for d in self.duplicates:
-            mods = tuple(dict.fromkeys(module_group(k) for k in d.keys))
-            entry = acc.setdefault(mods, {"modules": list(mods), "tensors": 0, "redundant_bytes": 0})
-            entry["tensors"] += 1
-            entry["redundant_bytes"] += d.nbytes * (len(d.keys) - 1)
-        return sorted(acc.values(), key=lambda e: -e["redundant_bytes"])
-
-    def to_dict(self) -> dict[str, Any]:
-        dup = None
-        if self.duplicates is not None:
-            dup = {
-                "groups": [d.to_dict() for d in self.duplicates],
-                "by_module": self.duplicate_modules(),
-                "redundant_bytes": sum(d.nbytes * (len(d.keys) - 1) for d in self.duplicates),
-            }
-        return {
-            "schema_version": self.schema_version,
-            "ok": self.ok,
-            "summary": self.counts,
-            "preset": self.preset,
-            "source": self.source.to_dict(),
-            "totals": {"file_keys": self.source.tensors, "model_keys": self.model_keys,
-                       "report_entries": len(self.keys)},
-            "variants": [v.to_dict() for v in self.variants],
-            "groups": [g.to_dict() for g in self.groups],
-            "keys": [k.to_dict() for k in self.keys],
-            "hashed": self.hashed,
-            "duplicates": dup,
-            "reference": None if self.reference is None else self.reference.to_dict(),
-            "model_layout": self.layout,
-        }
-
-
-def _list(shape: tuple[int, ...] | None) -> list[int] | None:
-    return None if shape is None else list(shape)
 
 
 # --------------------------------------------------------------------------
 # Helpers
-
-
-def module_group(key: str) -> str:
-    """The module prefix a key is reported under.
-
-    ``model.diffusion_model``, ``first_stage_model.decoder``,
-    ``cond_stage_models.0.vae.encoder``, ``clap.model.audio_branch`` (other
-    CLAP keys: ``clap``),
-    ``model_ema`` (its keys have their dots removed), and one group for the
-    top-level schedule buffers and scalars.
-    """
-    parts = key.split(".")
-    if len(parts) == 1:
-        return SCHEDULE_GROUP
-    if parts[0] == "model_ema":
-        return "model_ema"
-    depth = 2
-    if parts[0] == "cond_stage_models":
-        depth = 4 if len(parts) > 2 and parts[2] == "vae" else 3
-    elif parts[0] == "clap":
-        # the two big encoders get their own rows; projections, scales, mel front end share one
-        if len(parts) > 3 and parts[1] == "model" and parts[2] in ("audio_branch", "text_branch"):
-            return ".".join(parts[:3])
-        return "clap"
-    return ".".join(parts[: max(1, min(depth, len(parts) - 1))])
 
 
 def _numel(shape: Iterable[int]) -> int:
@@ -342,37 +74,6 @@ def _numel(shape: Iterable[int]) -> int:
 
 def _nbytes(shape: Iterable[int], dtype: str) -> int:
     return _numel(shape) * _ITEMSIZE.get(dtype, 0)
-
-
-def fold_weight_norm(specs: Mapping[str, Spec]) -> tuple[dict[str, Spec], dict[str, tuple[str, str]]]:
-    """Specs with each ``X.weight_g`` + ``X.weight_v`` pair replaced by ``X.weight``.
-
-    Mirrors `model.vocoder.load_weight_norm_state`: the folded weight has v's
-    shape and dtype. Returns (folded specs in file order, {folded key: (g, v)}).
-    Unpaired halves, or pairs whose ``X.weight`` also exists, stay as they are
-    (and so classify as unexpected).
-    """
-    folded: dict[str, Spec] = {}
-    origin: dict[str, tuple[str, str]] = {}
-    pairs: dict[str, tuple[str, str]] = {}
-    for key in specs:
-        for g_suffix, v_suffix in WEIGHT_NORM_SUFFIXES:
-            for suffix, other in ((g_suffix, v_suffix), (v_suffix, g_suffix)):
-                if key.endswith(suffix):
-                    base = key[: -len(suffix)]
-                    if base + other in specs and base + ".weight" not in specs:
-                        g, v = (key, base + other) if suffix == g_suffix else (base + other, key)
-                        pairs[key] = (g, v)
-    for key, spec in specs.items():
-        if key not in pairs:
-            folded[key] = spec
-            continue
-        g, v = pairs[key]
-        target = g[: -len(next(s for s, _ in WEIGHT_NORM_SUFFIXES if g.endswith(s)))] + ".weight"
-        if target not in folded:  # first half met places the folded key
-            folded[target] = specs[v]
-            origin[target] = (g, v)
-    return folded, origin
 
 
 # --------------------------------------------------------------------------
@@ -422,117 +123,6 @@ def build_manifest(source: str | os.PathLike, preset: str | None = None, hash: b
         "preset": preset,
         "keys": {k: {"shape": list(s), "dtype": d} for k, (s, d) in specs.items()},
     }
-
-
-# --------------------------------------------------------------------------
-# Our side
-
-
-LAYOUT_CACHE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ModelLayout:
-    """Our network's parameters and buffers for a preset, and its declared ignore groups."""
-
-    preset: str
-    specs: dict[str, Spec]
-    groups: tuple  # model.checkpoint.IgnoreGroup, in the order classify_keys tries them
-    fingerprint: str  # sha256 of the model sources, torch version and preset
-    cached: bool  # read from the layout cache instead of building the skeleton
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"preset": self.preset, "keys": len(self.specs), "fingerprint": self.fingerprint,
-                "cached": self.cached, "ignore_groups": [g.name for g in self.groups]}
-
-
-def preset_tag(preset: str) -> str:
-    """A preset's name, or for a configuration file ``config-`` and its content's sha256 (what the layout
-    depends on: the same file moved is the same layout, an edited one is another)."""
-    import hashlib
-
-    from audiosr_model.config import is_config_file
-
-    if not is_config_file(preset):
-        return preset
-    from audiosr_model.io.safe_open import MAX_CONFIG_BYTES, read_bytes
-
-    return "config-" + hashlib.sha256(read_bytes(preset, "configuration", max_bytes=MAX_CONFIG_BYTES)).hexdigest()[:16]
-
-
-def _layout_fingerprint(preset: str) -> str:
-    """What the skeleton's layout depends on: the model package's sources and torch's version."""
-    import hashlib
-    import importlib.metadata
-
-    import audiosr_model as model
-
-    try:
-        torch_version = importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
-        torch_version = "unknown"
-    digest = hashlib.sha256(f"{LAYOUT_CACHE_VERSION}\0{preset_tag(preset)}\0{torch_version}\0".encode())
-    root = Path(model.__file__).resolve().parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _read_cached_layout(path: Path) -> tuple[dict[str, Spec], list[str]] | None:
-    from audiosr_verify.util.safe_open import read_json
-
-    try:
-        data = read_json(path, "layout cache")  # through the one opener: a pipe or device here never blocks
-        specs = {k: (tuple(shape), dtype) for k, (shape, dtype) in data["specs"].items()}
-        return specs, list(data["groups"])
-    except (AudioSRError, OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # absent or damaged: rebuild
-
-
-def _write_cached_layout(path: Path, specs: Mapping[str, Spec], group_names: list[str]) -> None:
-    from audiosr_verify.util.atomic import atomic_write
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps({"specs": {k: [list(s), d] for k, (s, d) in specs.items()},
-                                       "groups": group_names}), what="layout cache")
-    except (AudioSRError, OSError):
-        pass  # a read-only cache (or another run writing it) only costs speed
-
-
-@functools.lru_cache(maxsize=8)
-def model_layout(preset: str, cache: bool = True) -> ModelLayout:
-    """Our network's layout (`model_specs(skeleton(config))`), from a fingerprinted cache if possible.
-
-    Building the skeleton needs torch and about a second for ``basic``; the
-    cache entry is keyed by the sha256 of every source file of the ``model``
-    package, torch's version and the preset, so any code change rebuilds it.
-    """
-    from audiosr_model.weights.checkpoint import FIRST_STAGE_ENCODER_GROUP, IGNORE_GROUPS
-
-    fingerprint = _layout_fingerprint(preset)
-    cache_dir = layout_cache_dir() if cache else None
-    path = cache_dir / f"layout-{preset_tag(preset)}-{fingerprint[:24]}.json" if cache_dir else None
-    known = {g.name: g for g in IGNORE_GROUPS + (FIRST_STAGE_ENCODER_GROUP,)}
-    hit = _read_cached_layout(path) if path else None
-    if hit is not None and all(name in known for name in hit[1]):
-        specs, names = hit
-        return ModelLayout(preset, specs, tuple(known[n] for n in names), fingerprint, True)
-    from audiosr_model.weights.checkpoint import groups_for, model_specs
-    from audiosr_model.config import preset as get_preset
-    from audiosr_model.weights.load import skeleton
-
-    net = skeleton(get_preset(preset))
-    specs, groups = model_specs(net), groups_for(net)
-    if path is not None:
-        _write_cached_layout(path, specs, [g.name for g in groups])
-    return ModelLayout(preset, specs, tuple(groups), fingerprint, False)
-
-
-def expected_layout(preset: str) -> tuple[dict[str, Spec], tuple]:
-    """(specs of our network's parameters and buffers, its declared ignore groups)."""
-    layout = model_layout(preset)
-    return layout.specs, layout.groups
 
 
 # --------------------------------------------------------------------------
@@ -746,43 +336,6 @@ def run_parity(
             result.duplicates = _duplicates(path, listing, actual)
             report("digests", 1, 1)
     return result
-
-
-# --------------------------------------------------------------------------- a subject's layout
-
-
-@dataclass
-class LayoutResult:
-    """A subject's state-dict layout against the original's manifest (the schema's ``state_dict`` stage).
-
-    Every original key inference uses must be in the subject's layout with the
-    same shape (``missing`` / ``shape_mismatch`` otherwise); keys of the groups
-    inference never uses (schema.IGNORED_*) and the schedule buffers the original
-    computes may be absent; a key the original does not have is ``unexpected``.
-    Parameter-free modules add no key, so they can never fix a "missing key".
-    """
-
-    manifest: str
-    matched: int = 0
-    ignored: int = 0
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    shape_mismatch: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.shape_mismatch)
-
-    def summary_line(self) -> str:
-        head = f"{self.matched} keys match the original's layout, {self.ignored} unused by inference"
-        bad = [f"{len(v)} {k.replace('_', ' ')}" for k, v in (("missing", self.missing), ("unexpected", self.unexpected),
-                                                            ("shape_mismatch", self.shape_mismatch)) if v]
-        return head + ("; " + ", ".join(bad) if bad else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"manifest": self.manifest, "ok": self.ok, "matched": self.matched, "ignored": self.ignored,
-                "missing": self.missing, "unexpected": self.unexpected, "shape_mismatch": self.shape_mismatch,
-                "summary": self.summary_line()}
 
 
 def compare_layout(layout: Mapping[str, Any], manifest: str | os.PathLike) -> LayoutResult:

@@ -6,7 +6,6 @@ usage or input error (a subject that cannot be found or loaded, bad options).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -61,10 +60,13 @@ def _metric_bounds(args) -> str | None:
         return None
     if args.bounds != "auto":
         return args.bounds
-    if args.subject.startswith("precision:"):
+    from audiosr_verify.subjects.spec import parse_spec
+
+    spec = parse_spec(args.subject, strict=False)  # a spec that names nothing fails where it is loaded
+    if spec.kind == "precision":
         from audiosr_verify.subjects.precision import parse
 
-        return parse(args.subject.split(":", 1)[1])[0]  # (precision, attention, compile)
+        return parse(spec.target)[0]  # (precision, attention, compile)
     return None
 
 
@@ -85,86 +87,64 @@ def cmd_check(args) -> int:
     precision = _metric_bounds(args)
     if precision is not None:
         return _cmd_check_metrics(args, precision)
-    from rich.console import Console
-
     from audiosr_verify.checks import stages as S
     from audiosr_verify.checks.subject_check import run_check
-    from audiosr_verify.report.check import check_table, to_html, to_markdown
-    from audiosr_verify.util.atomic import Reservation, Target
 
     options = parse_options(args.option)  # every option checked before the subject is loaded
     fixtures = args.fixtures or S.DEFAULT_FIXTURES  # relative: inside the harness data (checks/stages.py)
+    views = ("teacher", "chained") if args.view == "both" else (args.view,)
+
+    def run(status):
+        return run_check(args.subject, fixture_dir=fixtures, inputs=args.input, views=views,
+                         modules=not args.no_modules, device=args.device, options=options,
+                         progress=lambda m: status.update(m), stage_timeout=args.stage_timeout,
+                         checkpoint=args.checkpoint)
+
+    return _run_and_render(args, "checking", run)
+
+
+def _cmd_check_metrics(args, precision: str) -> int:
+    """``check`` in metric terms (checks/precision.py): what a reduced-precision configuration is judged by."""
+    from audiosr_verify.checks import stages as S
+    from audiosr_verify.checks.precision import check_precision
+
+    if args.option or args.view != "both" or args.no_modules or args.checkpoint:
+        raise AudioSRError("--bounds " + precision + ": only --json, --output-dir, --input, --fixtures and --device "
+                           "apply to the metric verdict (use --bounds stages for the stage-by-stage check)")
+
+    def run(status):
+        return check_precision(args.subject, precision, fixture_dir=args.fixtures or S.DEFAULT_FIXTURES,
+                               inputs=args.input, device=args.device, stage_timeout=args.stage_timeout)
+
+    return _run_and_render(args, "checking in metric terms", run)
+
+
+def _run_and_render(args, what: str, run) -> int:
+    """Run the check (``run(status)``), print its result and write --json / --output-dir, all through the one
+    renderer (report/check.py) whichever verdict it is."""
+    from rich.console import Console
+
+    from audiosr_verify.report.check import documents, print_result
+    from audiosr_verify.util.atomic import Reservation, Target
+
     targets = [Target(Path(args.json), "--json", what="report")] if args.json else []
     created, out = False, None
     if args.output_dir:
         out, created = output_dir(args.output_dir)
         targets += [Target(out / n, "--output-dir", what="report") for n in ("check.json", "check.md", "check.html")]
-    views = ("teacher", "chained") if args.view == "both" else (args.view,)
     err = Console(stderr=True)
     try:
         with Reservation(targets) as reserved:
-            with err.status("checking") as status:
-                result = run_check(args.subject, fixture_dir=fixtures, inputs=args.input, views=views,
-                                   modules=not args.no_modules, device=args.device, options=options,
-                                   progress=lambda m: status.update(m), stage_timeout=args.stage_timeout,
-                                   checkpoint=args.checkpoint)
+            with err.status(what) as status:
+                result = run(status)
             console = Console() if sys.stdout.isatty() else Console(width=160)
-            console.print(check_table(result))
-            first = result.first_divergence()
-            if first:
-                where = first["stage"] + (f", module {first['module']}" if first.get("module") else "")
-                detail = first.get("module_detail") or first.get("detail") or ""
-                console.print(f"first divergence: {where} ({first.get('fixture', '')} on "
-                              f"{first.get('input', '-')}): {detail}", highlight=False, markup=False)
-            console.print(result.summary_line(), highlight=False, markup=False)
-            data = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
-            texts = {"check.json": data, "check.md": to_markdown(result), "check.html": to_html(result)}
+            print_result(console, result)
+            texts = documents(result)
             for t in targets:
-                text = data if t.source == "--json" else texts[t.path.name]
+                text = texts["check.json"] if t.source == "--json" else texts[t.path.name]
                 reserved.publish(t.path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
     except BaseException:
         if out is not None:
             remove_if_empty(out, created)
         raise
-    return EXIT_OK if result.ok else EXIT_FAILED
-
-
-def _cmd_check_metrics(args, precision: str) -> int:
-    """``check`` in metric terms (checks/precision.py): what a reduced-precision configuration is judged by."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from audiosr_verify.checks import stages as S
-    from audiosr_verify.checks.precision import check_precision
-    from audiosr_verify.util.atomic import Reservation, Target
-
-    if args.output_dir or args.option or args.view != "both" or args.no_modules or args.checkpoint:
-        raise AudioSRError("--bounds " + precision + ": only --json, --input, --fixtures and --device apply to the "
-                           "metric verdict (use --bounds stages for the stage-by-stage check)")
-    targets = [Target(Path(args.json), "--json", what="report")] if args.json else []
-    err = Console(stderr=True)
-    with Reservation(targets) as reserved:
-        with err.status("checking in metric terms"):
-            result = check_precision(args.subject, precision, fixture_dir=args.fixtures or S.DEFAULT_FIXTURES,
-                                     inputs=args.input, device=args.device, stage_timeout=args.stage_timeout)
-        console = Console() if sys.stdout.isatty() else Console(width=160)
-        table = Table(title=f"{result.subject}: network stages against the original ({precision} bounds)")
-        for col in ("stage", "peak-relative error", "bound", "verdict"):
-            table.add_column(col)
-        for st in result.stages:
-            table.add_row(st.stage, f"{st.peak_rel:.3g}", f"{st.bound:g}", "pass" if st.passed else "FAIL")
-        console.print(table)
-        b = result.bounds
-        out = Table(title=f"end to end against the original (LSD ≤ {b.lsd_low:g} / {b.lsd_high:g}, "
-                          f"SI-SDR ≥ {b.si_sdr_db:g} dB, level ± {b.level_db:g} dB)")
-        for col in ("input", "LSD below", "LSD above", "SI-SDR dB", "level dB", "verdict"):
-            out.add_column(col)
-        for o in result.outputs:
-            out.add_row(o.input, f"{o.lsd_low:.3g}", f"{o.lsd_high:.3g}", f"{o.si_sdr_db:.3g}", f"{o.level_db:+.3g}",
-                        "pass" if o.passed else "FAIL")
-        console.print(out)
-        console.print(result.summary_line(), highlight=False, markup=False)
-        data = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
-        for t in targets:
-            reserved.publish(t.path, lambda tmp, text=data: tmp.write_text(text, encoding="utf-8"))
     return EXIT_OK if result.ok else EXIT_FAILED

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from audiosr_model.errors import AudioSRError
 from audiosr_verify.subject import Subject, SubjectContext, call_factory
+from audiosr_verify.subjects.spec import FORMS, parse_spec
 
 BUILTIN: dict[str, str] = {
     "reference": "audiosr_verify.subjects.reference:make_subject",
@@ -35,7 +36,7 @@ BUILTIN: dict[str, str] = {
 
 
 def describe_builtins() -> str:
-    return "reference, original, fault:NAME (fault:list), precision:bf16, precision:fp16, precision:bf16+sdpa"
+    return FORMS
 
 
 def runs_product(spec: str | None) -> bool:
@@ -46,17 +47,7 @@ def runs_product(spec: str | None) -> bool:
     against the ``-faithful-first`` goldens of subjects: a fault in the channels, the silence test or the
     preserve level is only there. Known from the name alone, before the subject is built.
     """
-    return bool(spec) and spec.startswith("fault:") and spec != "fault:list"
-
-
-def _split(spec: str) -> tuple[str, str]:
-    if spec.count(":") == 0:
-        raise AudioSRError(f"subject {spec!r}: not a built-in name ({describe_builtins()}); "
-                           "give package.module:factory or path/to/file.py:factory")
-    where, factory = spec.rsplit(":", 1)
-    if not where or not factory.isidentifier():
-        raise AudioSRError(f"subject {spec!r}: expected package.module:factory or file.py:factory")
-    return where, factory
+    return bool(spec) and parse_spec(spec, strict=False).runs_product
 
 
 def _load_file(path: Path) -> Any:
@@ -85,18 +76,18 @@ def _one_line(exc: BaseException) -> str:
 
 def resolve_factory(spec: str) -> Callable[..., Any]:
     """The factory a subject spec names (not called yet)."""
-    if spec in BUILTIN:
-        spec = BUILTIN[spec]
-    if spec.startswith("fault:"):
+    spec = BUILTIN.get(spec, spec)  # a built-in name: the module:factory it stands for
+    parsed = parse_spec(spec)
+    if parsed.kind == "fault":
         from audiosr_verify.subjects import faults
 
-        return faults.factory(spec.split(":", 1)[1])
-    if spec.startswith("precision:"):
+        return faults.factory(parsed.target)
+    if parsed.kind == "precision":
         from audiosr_verify.subjects import precision
 
-        return precision.factory(spec.split(":", 1)[1])
-    where, factory = _split(spec)
-    if where.endswith(".py") or "/" in where or "\\" in where:
+        return precision.factory(parsed.target)
+    where, factory = parsed.target, parsed.factory
+    if parsed.is_file:
         module = _load_file(Path(where))
     else:
         try:

@@ -10,8 +10,8 @@ the first 16 hex digits of the checkpoint's sha256, with ``-faithful-first``
 for a subject's ``enhance``. Goldens of different subjects and checkpoints
 therefore live side by side.
 
-Stdlib only: the plugin imports this when its fixtures run, and nothing here
-may slow down a session that does not use them.
+Stdlib only (and the light spec parser, `subjects.spec`): the plugin imports
+this when its fixtures run, and nothing here may slow down a session that does not use them.
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ def subject_spec(config) -> str:
 
 def subject_folder(spec: str) -> str:
     """A folder name for a subject: ``fault:x`` -> ``fault-x``; ``path/to/port.py:make`` -> ``port.py-make``."""
-    head, sep, factory = spec.rpartition(":")
-    if sep and ("/" in head or os.sep in head or head.endswith(".py")):
-        spec = Path(head).name + ":" + factory  # a file: its name, not where this machine keeps it
+    from audiosr_verify.subjects.spec import parse_spec
+
+    parsed = parse_spec(spec, strict=False)
+    if parsed.is_file:
+        spec = Path(parsed.target).name + ":" + parsed.factory  # a file: its name, not where this machine keeps it
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", spec).strip("-.") or "subject"
 
 
