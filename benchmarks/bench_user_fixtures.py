@@ -1,14 +1,16 @@
 """Full-size fixtures from a checkpoint and audio (issue 22): time, size and peak memory of each step.
 
-    python benchmarks/bench_user_fixtures.py --workdir /tmp/full [--preset basic] [--steps 50] [--faults]
+    python benchmarks/bench_user_fixtures.py --workdir /tmp/full [--preset basic] [--steps 50] [--faults] [--onnx]
 
 Steps, each a CLI run in a child process (one at a time: the original at full size peaks near 12 GB):
 
 1. ``make-checkpoint --preset P`` (seeded random weights in the original format; skipped when present);
 2. two recordings of a few seconds (16 kHz mono speech-like, 44.1 kHz stereo; skipped when present);
-3. ``oracle export --checkpoint --inputs --steps`` (the original's stages and end to end, then the
-   calibration against float64);
-4. ``check reference --fixtures FIX --checkpoint`` (and ``--faults``: ``oracle calibrate --faults``).
+3. ``oracle export --checkpoint --inputs --steps`` (the original's stages, its plain super_resolution on
+   the first input in the same process, then the calibration against float64);
+4. ``check reference --fixtures FIX --checkpoint``; with ``--faults``, ``oracle calibrate --stored --faults``
+   (the fault catalogue under the bounds the export stored); with ``--onnx``, ``check`` of the ONNX Runtime
+   example (examples/subjects/onnx_runtime.py, its networks exported at this size into WORKDIR/onnx).
 
 Prints wall time and the peak RSS of each step's process tree (``RUSAGE_CHILDREN``), the fixture
 size per input, and the check's verdict line. Needs the oracle venv (``audiosr-verify oracle setup``).
@@ -60,6 +62,7 @@ def main() -> int:
     p.add_argument("--preset", default="basic", choices=["basic", "tiny"])
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--faults", action="store_true", help="also run the fault catalogue at this size")
+    p.add_argument("--onnx", action="store_true", help="also check the ONNX Runtime example at this size")
     a = p.parse_args()
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -78,8 +81,13 @@ def main() -> int:
                                           "--json", str(work / "check.json")], work / "check.log")))
     if a.faults:
         rows.append(("oracle calibrate --faults", *run(
-            ["oracle", "calibrate", str(fix), "--checkpoint", str(ckpt), "--faults", "--json",
+            ["oracle", "calibrate", str(fix), "--checkpoint", str(ckpt), "--stored", "--faults", "--json",
              str(work / "faults.json")], work / "faults.log")))
+    if a.onnx:
+        example = Path(__file__).resolve().parent.parent / "examples" / "subjects" / "onnx_runtime.py"
+        rows.append(("check onnx_runtime example", *run(
+            ["check", f"{example}:make_subject", "--fixtures", str(fix), "--checkpoint", str(ckpt),
+             "--option", f"onnx_dir={work / 'onnx'}", "--json", str(work / "onnx.json")], work / "onnx.log")))
     print(f"{'step':32s} {'seconds':>8s} {'peak RSS MB (largest so far)':>30s} exit")
     for name, seconds, peak, rc in rows:
         print(f"{name:32s} {seconds:8.1f} {peak:30.0f} {rc}")

@@ -56,6 +56,21 @@ def test_the_set_records_its_provenance_and_calibration(exported):
     assert set(meta["files"]) == {"speech.safetensors", "music.safetensors", "calibration.json"}
     cal = json.loads((tmp / "FIX" / "calibration.json").read_text())
     assert cal["bounds"] and all(v > 0 for v in cal["bounds"].values())
+    # the plain super_resolution ran on the first input only (same process) and equalled the instrumented run
+    speech, music = meta["inputs"]["speech"]["end2end"], meta["inputs"]["music"]["end2end"]
+    assert speech["plain_run"] is True and speech["equals_chain_final"] is True
+    assert music["plain_run"] is False and "equals_chain_final" not in music and music["filter_type"]
+
+
+def test_calibrate_stored_shows_the_export_s_bounds_and_the_fault_table(exported):
+    tmp, env = exported
+    r = run_cli(["oracle", "calibrate", str(tmp / "FIX"), "--checkpoint", str(tmp / "mine.bin"), "--stored",
+                 "--faults", "--json", str(tmp / "cal.json")], tmp, env, timeout=900)
+    data = json.loads((tmp / "cal.json").read_text())
+    stored = json.loads((tmp / "FIX" / "calibration.json").read_text())
+    assert data["bounds"] == stored["bounds"] and "stored at export" in r.stdout
+    assert data["faults"] and {f["stage"] for f in data["faults"]} >= {"unet", "vocoder"}
+    assert r.rc == (0 if all(f["caught"] for f in data["faults"]) else 1), r.stdout[-2000:]
 
 
 def test_reference_passes_under_the_calibrated_bounds(exported):

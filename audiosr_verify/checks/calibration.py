@@ -298,10 +298,27 @@ def fault_table(fixture_dir: str | Path, weights: str | Path, names: list[str] |
     return rows
 
 
+def stored(fixture_dir: str | Path, meta: dict[str, Any]) -> Calibration | None:
+    """The calibration a set was exported with (its sha256 and version checked), or None when it has none:
+    what ``oracle calibrate --stored`` shows instead of measuring again (minutes at full size)."""
+    from audiosr_verify.oracle.fixture_validation import read_calibration
+
+    fdir = Path(fixture_dir)
+    if read_calibration(fdir, meta) is None:
+        return None
+    data = json.loads((fdir / CALIBRATION_FILE).read_text(encoding="utf-8"))
+    try:
+        rows = [TensorBound(**{k: r[k] for k in TensorBound.__dataclass_fields__}) for r in data.get("rows", [])]
+    except (KeyError, TypeError) as exc:
+        raise AudioSRError(f"calibration rows are not what `oracle export` writes ({exc})",
+                           fdir / CALIBRATION_FILE) from None
+    return Calibration(str(data.get("preset")), rows, float(data.get("seconds") or 0.0), list(data.get("faults") or []))
+
+
 def write(cal: Calibration, directory: Path) -> Path:
     path = Path(directory) / CALIBRATION_FILE
     path.write_text(json.dumps(cal.to_dict(), indent=1) + "\n")
     return path
 
 
-__all__ = ["Calibration", "FaultRow", "Float64Reference", "TensorBound", "calibrate", "fault_table", "write"]
+__all__ = ["Calibration", "FaultRow", "Float64Reference", "TensorBound", "calibrate", "fault_table", "stored", "write"]

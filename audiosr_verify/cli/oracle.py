@@ -80,6 +80,10 @@ def add_verbs(sub) -> None:
     u.add_argument("--guidance", type=guidance_type, default=3.5, help="guidance scale (default 3.5)")
     u.add_argument("--duration", type=float_in(0.5, 60, "--duration"), default=5.12, metavar="SECONDS",
                    help="window cut from the start of each file (default 5.12 s, the original's window)")
+    u.add_argument("--plain-runs", choices=["first", "all"], default="first",
+                   help="inputs on which the original's plain super_resolution also runs, to prove the "
+                        "instrumented run gave the same output (sha256): the first (default; the same code path "
+                        "for every input, and minutes per input at full size) or all")
     u.add_argument("--no-calibrate", action="store_true",
                    help="skip the calibration (bounds from the original's float noise against float64); "
                         "check then uses the schema's bounds, measured on the tiny network")
@@ -93,6 +97,9 @@ def add_verbs(sub) -> None:
     p.add_argument("fixtures", metavar="FIX", help="a fixture set made by `oracle export --checkpoint`")
     p.add_argument("--checkpoint", metavar="CKPT", required=True, help="the checkpoint FIX was made from")
     p.add_argument("--faults", action="store_true", help="also run the fault catalogue at the set's size")
+    p.add_argument("--stored", action="store_true",
+                   help="show the calibration the set was exported with (its sha256 checked) instead of measuring "
+                        "it again (minutes at full size); with --faults, only the fault table is computed")
     p.add_argument("--json", metavar="FILE", help="write the calibration (and fault table) as JSON")
     p.set_defaults(func=cmd_oracle_calibrate)
 
@@ -180,7 +187,8 @@ def _export_user(args, console, given: list[str]) -> int:
             raise AudioSRError("--config and --preset name the size twice: give one")
         plan = plan_export(args.checkpoint, args.inputs, args.output_dir, steps=args.steps,
                            preset=args.config if args.config is not None else (args.preset or "basic"),
-                           seed=args.seed, guidance=args.guidance, duration=args.duration, progress=say)
+                           seed=args.seed, guidance=args.guidance, duration=args.duration, progress=say,
+                           plain_runs=args.plain_runs)
         try:
             driver.oracle_python()  # no oracle venv: one line now, not after the checkpoint was hashed
         except driver.OracleUnavailable as exc:
@@ -217,7 +225,7 @@ def cmd_oracle_calibrate(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from audiosr_verify.checks.calibration import calibrate, fault_table
+    from audiosr_verify.checks.calibration import calibrate, fault_table, stored
     from audiosr_verify.checks.subject_check import fixture_checkpoint
     from audiosr_verify.oracle.fixture_validation import open_metadata
     from audiosr_verify.util.atomic import Reservation, Target
@@ -233,9 +241,14 @@ def cmd_oracle_calibrate(args) -> int:
             if weights is None:
                 raise AudioSRError("calibration is for sets exported from a checkpoint; the bundled sets use the "
                                    "schema's bounds", fix)
-            cal = calibrate(fix, weights, say)
+            cal = stored(fix, meta) if args.stored else None
+            if args.stored and cal is None:
+                raise AudioSRError("--stored: the set has no calibration (exported with --no-calibrate); run "
+                                   "without --stored to measure it", fix)
+            cal = cal or calibrate(fix, weights, say)
             faults = fault_table(fix, weights, progress=say) if args.faults else []
-        table = Table(title=f"{fix}: the original's float noise against float64, and the bounds")
+        table = Table(title=f"{fix}: the original's float noise against float64, and the bounds"
+                      + (" (stored at export)" if args.stored else ""))
         for col in ("tensor", "input", "noise", "schema atol", "bound", "bound / noise"):
             table.add_column(col)
         for r in cal.rows:

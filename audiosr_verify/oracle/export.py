@@ -92,6 +92,7 @@ def merge_end2end(name: str, meta: dict, e: dict) -> dict:
     published). Shared by the bundled export and `user_fixtures`.
     """
     end2end = {k: e[k] for k in ("filter_type", "error", "checksum", "shape") if k in e}
+    end2end["plain_run"] = e.get("plain_run", True)  # False: taken from the chain (user_fixtures.chain_as_end2end)
     chain = meta.get("chain") or {}
     if "final" in chain and "checksum" in e:
         end2end["equals_chain_final"] = chain["final"]["sha256"] == e["checksum"]["sha256"]

@@ -15,7 +15,9 @@ Commands (request fields in brackets, * = required):
 - ``stages``    [preset*, weights*, inputs* ({name, path, level}), out_dir*,
   seed=42, ddim_steps=2, guidance_scale=3.5, unet_timesteps=[1,501,996]]:
   the original, stage by stage, one ``<name>.safetensors`` per input; per-
-  input metadata in the result. Schema: golden/oracle/README.md.
+  input metadata in the result. Schema: golden/oracle/README.md. [plain:
+  names of inputs whose plain ``super_resolution`` (as ``end2end``) also
+  runs in this process, recorded under ``plain``.]
 - ``end2end``   [preset*, weights*, inputs* ({name, path}), out_dir*, seed,
   ddim_steps, guidance_scale]: ``audiosr.super_resolution`` as is; final
   waveform per input, chosen filter type, exceptions recorded as data.
@@ -693,6 +695,9 @@ def cmd_stages(request: dict) -> dict:
     out_dir = Path(request["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     seed = int(request.get("seed", 42))
+    plain = set(request.get("plain", ()))  # inputs whose plain super_resolution runs here too
+    if plain:
+        (out_dir / "plain").mkdir(exist_ok=True)
     results = {}
     for item in request["inputs"]:
         name, path, level = item["name"], item["path"], item.get("level", "dsp")
@@ -713,6 +718,10 @@ def cmd_stages(request: dict) -> dict:
         meta["tensors"] = store.info
         meta["bytes"] = store.save(out_dir / f"{name}.safetensors")
         meta["seconds"] = round(time.monotonic() - start, 2)
+        if name in plain:  # the plain run in this process: no second load of a 6 GB model (end2end does one)
+            log(f"stages: {name}: plain super_resolution")
+            meta["plain"] = plain_run(model, name, path, seed, int(request.get("ddim_steps", 2)),
+                                      float(request.get("guidance_scale", 3.5)), out_dir / "plain")
         results[name] = meta
     return {"inputs": results, "weights": wreport, "versions": versions()}
 
@@ -727,32 +736,35 @@ def cmd_end2end(request: dict) -> dict:
     seed = int(request.get("seed", 42))
     steps = int(request.get("ddim_steps", 2))
     guidance = float(request.get("guidance_scale", 3.5))
-    results = {}
-    for item in request["inputs"]:
-        name, path = item["name"], item["path"]
-        chosen: list[str] = []
-        real_lowpass = utils_mod.lowpass
-
-        def lowpass(data, highcut, fs, order=5, _type="butter"):
-            chosen.append(str(_type))
-            return real_lowpass(data, highcut, fs, order=order, _type=_type)
-
-        entry: dict = {"file": os.path.basename(path), "seed": seed, "ddim_steps": steps, "guidance_scale": guidance}
-        start = time.monotonic()
-        try:
-            with patched(utils_mod, "lowpass", lowpass):
-                waveform = super_resolution(model, path, seed, steps, guidance)
-        except Exception as exc:
-            entry["error"] = error_record(exc)
-            entry["traceback_tail"] = traceback.format_exc().strip().splitlines()[-3:]
-        else:
-            out = out_dir / f"{name}.safetensors"
-            save_file({"waveform": torch.from_numpy(np.ascontiguousarray(waveform)).float()}, str(out))
-            entry.update(output=str(out), shape=list(waveform.shape), checksum=checksum(torch.from_numpy(np.ascontiguousarray(waveform))))
-        entry["filter_type"] = chosen[0] if chosen else None
-        entry["seconds"] = round(time.monotonic() - start, 2)
-        results[name] = entry
+    results = {item["name"]: plain_run(model, item["name"], item["path"], seed, steps, guidance, out_dir)
+               for item in request["inputs"]}
     return {"inputs": results, "weights": wreport, "versions": versions()}
+
+
+def plain_run(model, name: str, path: str, seed: int, steps: int, guidance: float, out_dir: Path) -> dict:
+    """``super_resolution`` as is, only its low-pass choice recorded: the run the instrumented chain must equal."""
+    chosen: list[str] = []
+    real_lowpass = utils_mod.lowpass
+
+    def lowpass(data, highcut, fs, order=5, _type="butter"):
+        chosen.append(str(_type))
+        return real_lowpass(data, highcut, fs, order=order, _type=_type)
+
+    entry: dict = {"file": os.path.basename(path), "seed": seed, "ddim_steps": steps, "guidance_scale": guidance}
+    start = time.monotonic()
+    try:
+        with patched(utils_mod, "lowpass", lowpass):
+            waveform = super_resolution(model, path, seed, steps, guidance)
+    except Exception as exc:
+        entry["error"] = error_record(exc)
+        entry["traceback_tail"] = traceback.format_exc().strip().splitlines()[-3:]
+    else:
+        out = out_dir / f"{name}.safetensors"
+        save_file({"waveform": torch.from_numpy(np.ascontiguousarray(waveform)).float()}, str(out))
+        entry.update(output=str(out), shape=list(waveform.shape), checksum=checksum(torch.from_numpy(np.ascontiguousarray(waveform))))
+    entry["filter_type"] = chosen[0] if chosen else None
+    entry["seconds"] = round(time.monotonic() - start, 2)
+    return entry
 
 
 # --------------------------------------------------------------------------- modules
