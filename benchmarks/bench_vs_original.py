@@ -17,13 +17,21 @@ seed 42.
   ``--timings-json``, in fp32 and in each ``--precision``/``--attention`` variant asked for.
 
 Each run is its own subprocess: whole-process wall time and peak RSS (wait4)
-are its own. Also measured: the float32 and bfloat16 matmul peak of this
+are its own. Fair by construction (issue 25): the checkpoint is read into the
+page cache right before EACH side runs (the original's 12.4 GB peak evicts
+part of it, so the side that runs second would otherwise pay cold reads; each
+read's time is reported as ``checkpoint_read_s``, the first one being the cold
+load when the file was not cached); the host's load average and the busiest
+other processes are sampled before each run and printed (``--require-idle``
+refuses to measure on a busy host); with ``--repeats N`` the sides alternate
+their order round by round and every figure is the median of N runs with its
+spread (min..max). Also measured: the float32 and bfloat16 matmul peak of this
 host (2048^3, best of 5) and each network stage's FLOPs (torch's
 FlopCounterMode on the meta device), hence GFLOP/s per stage and its share
 of the peak; max abs difference of each output from the original's.
 
     python benchmarks/bench_vs_original.py [--steps 50] [--checkpoint FILE] [--variants bf16 sdpa bf16+sdpa]
-        [--malloc-variants] [--json FILE] [--skip-original]
+        [--malloc-variants] [--json FILE] [--skip-original] [--repeats 3] [--require-idle]
 
 ``--malloc-variants`` adds ours in fp32 under the old 1 MiB mmap threshold
 (``MALLOC_MMAP_THRESHOLD_=1048576``), under glibc's defaults
@@ -36,6 +44,7 @@ stage times and peaks with the allocator setting `enhance` now uses
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -130,6 +139,75 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
         sys.stderr.write(err[-4000:])
         raise SystemExit(f"failed (exit {proc.returncode}): {' '.join(cmd)}")
     return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "stderr_tail": err[-2000:]}
+
+
+def warm_page_cache(path: Path, chunk: int = 16 << 20) -> float:
+    """Read ``path`` whole (into the page cache); the seconds it took (cold if it was not cached)."""
+    t0 = time.perf_counter()
+    with open(path, "rb", buffering=0) as f:
+        with contextlib.suppress(AttributeError, OSError):
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        buf = bytearray(chunk)
+        view = memoryview(buf)
+        while f.readinto(view):
+            pass
+    return time.perf_counter() - t0
+
+
+def _proc_ticks() -> dict[int, tuple[str, int]]:
+    ticks = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            raw = (d / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        ticks[int(d.name)] = (name, int(fields[11]) + int(fields[12]))  # utime + stime
+    return ticks
+
+
+def host_load(sample_s: float = 1.0) -> dict:
+    """Load average and the other processes using CPU over ``sample_s`` (pid, name, % of one core)."""
+    if not Path("/proc/loadavg").exists():
+        return {"load_avg": list(os.getloadavg()), "busy": []}
+    before = _proc_ticks()
+    time.sleep(sample_s)
+    after = _proc_ticks()
+    hz = os.sysconf("SC_CLK_TCK")
+    me = os.getpid()
+    busy = []
+    for pid, (name, t) in after.items():
+        if pid == me or pid not in before:
+            continue
+        pct = 100.0 * (t - before[pid][1]) / hz / sample_s
+        if pct >= 5:
+            busy.append({"pid": pid, "name": name, "cpu_percent": round(pct)})
+    busy.sort(key=lambda b: -b["cpu_percent"])
+    return {"load_avg": [round(x, 2) for x in os.getloadavg()], "busy": busy[:5]}
+
+
+def is_idle(load: dict) -> bool:
+    return not load["busy"] and load["load_avg"][0] < 0.5 * (os.cpu_count() or 1)
+
+
+def median_spread(values: list[float]) -> dict:
+    v = sorted(values)
+    return {"median": float(np.median(v)), "min": v[0], "max": v[-1], "n": len(v)}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """One side's runs -> its median figures (what the table prints), with every run and the spread kept."""
+    keys = ("wall_s", "load_s", "enhance_s", "peak_rss_mb")
+    out = dict(runs[len(runs) // 2]) if len(runs) % 2 else dict(runs[0])
+    for k in keys:
+        if all(k in r for r in runs):
+            out[k] = median_spread([r[k] for r in runs])["median"]
+    out["spread"] = {k: median_spread([r[k] for r in runs]) for k in keys if all(k in r for r in runs)}
+    out["runs"] = [{k: r.get(k) for k in (*keys, "checkpoint_read_s", "host_before", "order")} for r in runs]
+    return out
 
 
 def matmul_peak(dtype_name: str, n: int = 2048, reps: int = 5) -> float:
@@ -241,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-original", action="store_true", help="ours only")
     ap.add_argument("--fp32-again", action="store_true",
                     help="run ours in fp32 once more at the end (how much the machine's load moved the numbers)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="runs of every side, alternating their order round by round; figures are medians")
+    ap.add_argument("--require-idle", action="store_true",
+                    help="refuse to measure when the host is busy (load average or another process using CPU)")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     ap.add_argument("--device", default="auto",
                     help="device for ours: auto (cuda where torch sees one, else cpu; the original runs on the "
@@ -285,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         t = np.arange(int(SECONDS * RATE)) / RATE
         sf.write(src, 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.sin(2 * np.pi * 3100 * t), RATE)
         outputs: dict[str, np.ndarray] = {}
+        sides = []  # (name, run once -> its record and output)
 
         if not args.skip_original:
             py = driver.oracle_python()
@@ -292,13 +375,15 @@ def main(argv: list[str] | None = None) -> int:
             script.write_text(ORIGINAL_SCRIPT)
             env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
             env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-            print("original ...", file=sys.stderr, flush=True)
-            r = run_measured([str(py), str(script), str(driver.RUNNER), str(args.checkpoint), str(src),
-                              str(tmp / "orig.npy"), str(args.steps), str(tmp / "orig.json"), args.preset], env)
-            r.update(json.loads((tmp / "orig.json").read_text()))
-            r.pop("stderr_tail", None)
-            result["original"] = r
-            outputs["original"] = np.load(tmp / "orig.npy").reshape(-1)
+
+            def original(py=py, script=script, env=env):
+                r = run_measured([str(py), str(script), str(driver.RUNNER), str(args.checkpoint), str(src),
+                                  str(tmp / "orig.npy"), str(args.steps), str(tmp / "orig.json"), args.preset], env)
+                r.update(json.loads((tmp / "orig.json").read_text()))
+                r.pop("stderr_tail", None)
+                return r, np.load(tmp / "orig.npy").reshape(-1)
+
+            sides.append(("original", original))
 
         runs = [("fp32", [], {})]
         for v in args.variants:
@@ -317,29 +402,52 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(("fp32 trim only", [], {"AUDIOSR_MALLOC": "trim"}))
         if args.fp32_again:
             runs.append(("fp32 again", [], {}))
-        result["ours"] = {}
         import resource
 
         # floor of every child's peak RSS below (see --write-checkpoint above)
         result["host"]["bench_process_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        for name, extra, env_extra in runs:
-            out = tmp / f"ours-{len(result['ours'])}.wav"
-            tj = tmp / f"ours-{len(result['ours'])}.json"
-            cmd = [sys.executable, "-m", "audiosr_verify.cli.main", "enhance", str(src), "--output", str(out),
-                   "--checkpoint", str(args.checkpoint), "--preset", args.preset, "--steps", str(args.steps),
-                   "--guidance", "3.5", "--seed", "42", "--level", "faithful", "--mix", "first", "--device", device,
-                   "--overwrite", "--timings-json", str(tj), "--batch-chunks", str(args.batch_chunks), *extra]
-            print(f"ours {name} ...", file=sys.stderr, flush=True)
-            r = run_measured(cmd, dict(os.environ, **env_extra))
-            r.pop("stderr_tail", None)
-            r["command_options"] = extra
-            r["env"] = env_extra
-            r["timings"] = json.loads(tj.read_text())
-            stages = r["timings"]["stages"]
-            r["load_s"] = stages["load"]["seconds"]
-            r["enhance_s"] = r["timings"]["total_s"] - r["load_s"]
-            result["ours"][name] = r
-            outputs[name] = read_output(out)
+        for i, (name, extra, env_extra) in enumerate(runs):
+            def ours(i=i, extra=extra, env_extra=env_extra):
+                out, tj = tmp / f"ours-{i}.wav", tmp / f"ours-{i}.json"
+                cmd = [sys.executable, "-m", "audiosr_verify.cli.main", "enhance", str(src), "--output", str(out),
+                       "--checkpoint", str(args.checkpoint), "--preset", args.preset, "--steps", str(args.steps),
+                       "--guidance", "3.5", "--seed", "42", "--level", "faithful", "--mix", "first",
+                       "--device", device, "--overwrite", "--timings-json", str(tj),
+                       "--batch-chunks", str(args.batch_chunks), *extra]
+                r = run_measured(cmd, dict(os.environ, **env_extra))
+                r.pop("stderr_tail", None)
+                r["command_options"] = extra
+                r["env"] = env_extra
+                r["timings"] = json.loads(tj.read_text())
+                stages = r["timings"]["stages"]
+                r["load_s"] = stages["load"]["seconds"]
+                r["enhance_s"] = r["timings"]["total_s"] - r["load_s"]
+                return r, read_output(out)
+
+            sides.append((name, ours))
+
+        records: dict[str, list[dict]] = {name: [] for name, _ in sides}
+        for round_ in range(max(1, args.repeats)):
+            order = sides if round_ % 2 == 0 else sides[::-1]  # alternate: no side always runs second
+            for pos, (name, side) in enumerate(order):
+                load = host_load()
+                idle = is_idle(load)
+                busy = ", ".join(f"{b['name']} {b['cpu_percent']}%" for b in load["busy"]) or "none"
+                print(f"round {round_ + 1}/{args.repeats}: {name} ... load average {load['load_avg'][0]}, "
+                      f"busy: {busy}", file=sys.stderr, flush=True)
+                if args.require_idle and not idle:
+                    raise SystemExit(f"the host is busy (load average {load['load_avg']}, {load['busy']}): "
+                                     "not measuring (--require-idle)")
+                read_s = warm_page_cache(args.checkpoint)  # both sides start with the checkpoint cached
+                r, wave = side()
+                r.update(checkpoint_read_s=round(read_s, 2), host_before=load, order=pos, idle=idle)
+                records[name].append(r)
+                outputs[name] = wave
+        result["setup"]["repeats"] = max(1, args.repeats)
+        result["setup"]["all_runs_idle"] = all(r["idle"] for rs in records.values() for r in rs)
+        if "original" in records:
+            result["original"] = summarise(records.pop("original"))
+        result["ours"] = {name: summarise(rs) for name, rs in records.items()}
 
     # differences, ratios, GFLOP/s
     if "original" in outputs:
@@ -394,9 +502,14 @@ def print_table(result: dict) -> None:
                 cells.append("-")
         print(f"{label:<28}" + "".join(f"{c:>24}" for c in cells))
 
+    print(f"{result['setup'].get('repeats', 1)} run(s) per side, alternating order; medians, spread min..max; "
+          f"checkpoint read into the page cache before each run; host idle in every run: "
+          f"{result['setup'].get('all_runs_idle')}")
     row("whole process s", lambda n, r: f"{r['wall_s']:.1f}" + (
         f" ({r['ratio_vs_original']['whole_process']:.2f}x)" if "ratio_vs_original" in r else ""))
+    row("whole process spread s", lambda n, r: f"{r['spread']['wall_s']['min']:.1f}..{r['spread']['wall_s']['max']:.1f}")
     row("load s", lambda n, r: f"{r['load_s']:.1f}")
+    row("checkpoint read s (1st)", lambda n, r: f"{r['runs'][0]['checkpoint_read_s']:.1f}")
     row("enhance s", lambda n, r: f"{r['enhance_s']:.1f}" + (
         f" ({r['ratio_vs_original']['enhance']:.2f}x)" if "ratio_vs_original" in r else ""))
     row("peak RSS MB", lambda n, r: f"{r['peak_rss_mb']:.0f}")
