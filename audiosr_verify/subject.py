@@ -57,19 +57,32 @@ class NotProvided(NotImplementedError):
 
 @dataclass(frozen=True)
 class SubjectContext:
-    """What a subject factory is given: the weights the fixtures were made with, and where to run."""
+    """What a subject factory is given: the weights the fixtures were made with, and where to run.
 
-    checkpoint: str  # safetensors file in the original's key layout (the shared seeded weights)
+    Attributes:
+        checkpoint: a safetensors file in the original's key layout holding the weights the stage fixtures
+            were made with: the shared seeded weights for the bundled sets, the cached copy of YOUR
+            checkpoint for a set made by ``oracle export --checkpoint`` (recognised by its sha256).
+        preset: the fixture set's size: ``tiny``, ``basic``, or the path of the set's own ``config.yaml``
+            (``audiosr_model.config.preset()`` reads any of them).
+        device: where to run (``check --device``), e.g. ``cpu`` or ``cuda``.
+        options: ``check --option KEY=VALUE`` pairs (and ``SUBJECT?key=value,...``), for the subject's
+            own settings.
+    """
+
+    checkpoint: str
     preset: str = "tiny"
     device: str = "cpu"
-    options: Mapping[str, str] = field(default_factory=dict)  # SUBJECT?key=value,... from the command line
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 class Subject:
     """Base class of subjects: override the stages you implement (see the module docstring)."""
 
     name: str = "subject"
+    """Short name shown in every verdict and report (e.g. ``reference``, ``fault:vocoder_padding``)."""
     description: str = ""
+    """One line saying what the subject is (shown under the verdict)."""
 
     # lifecycle (Polygraphy's activate/deactivate)
     def activate(self) -> None:
@@ -91,9 +104,14 @@ class Subject:
 
     # optional structure
     def state_dict_layout(self) -> Mapping[str, tuple[tuple[int, ...], str]] | None:
+        """Its checkpoint layout, ``{key: (shape, dtype)}``, checked key by key against the original's
+        manifest (missing, unexpected, shape or dtype); None (the default) skips that check."""
         return None
 
     def module_root(self):
+        """A ``torch.nn.Module`` whose submodules are named like the original's
+        (``first_stage_model.vocoder.ups.1``): with it, a failing stage is rerun with hooks on every module
+        and the first module that departs is named. None (the default): the stage is the finest answer."""
         return None
 
 
