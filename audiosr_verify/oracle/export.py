@@ -29,6 +29,7 @@ from typing import Callable, Optional
 import torch
 
 from audiosr_model.errors import AudioSRError
+from audiosr_verify import schema
 from audiosr_verify.oracle import fixture_inputs
 from audiosr_verify.util.hashing import sha256_file
 from audiosr_verify.util.paths import data_dir
@@ -38,14 +39,9 @@ SCHEMA_VERSION = 1
 
 WEIGHTS_SEED = 0
 SCALE_FACTOR = 0.5  # not the default 1.0: a dropped or ignored scale_factor shows up
-# Groups of the original's state_dict inference never uses: not in the shared weights.
-IGNORED_PREFIXES = (
-    "model_ema.",
-    "clap.",
-    "cond_stage_models.0.vae.decoder.",
-    "cond_stage_models.0.vae.post_quant_conv.",
-    "cond_stage_models.0.vae.vocoder.",
-)
+# Groups of the original's state_dict inference never uses, not in the shared weights: the schema's one list
+# (it used to be copied here by hand, with nothing pinning the two together).
+IGNORED_PREFIXES = schema.IGNORED_PREFIXES
 
 SEED = 42
 DDIM_STEPS = 2
