@@ -96,18 +96,36 @@ CHAIN_STAGES = ("resample", "normalize", "features", "cutoff", "lowpass", "condi
 
 @dataclass(frozen=True)
 class Tolerance:
+    """How far a subject's tensor may be from the original's: passes when every element has
+    ``|subject - original| <= atol + rtol * |original|`` (both 0: bit for bit).
+
+    Attributes:
+        atol: absolute bound (for a set exported from a checkpoint, its calibrated bound replaces it
+            where larger: `audiosr_verify.checks.calibration`).
+        rtol: relative bound.
+        why: what the bound was measured on, printed with the verdict.
+    """
+
     atol: float
     rtol: float
     why: str
 
     @property
     def exact(self) -> bool:
+        """True when nothing but the original's exact values pass."""
         return self.atol == 0 and self.rtol == 0
 
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One array of a stage's signature: its name, shape (symbolic) and dtype."""
+    """One array of a stage's signature: its name, shape (symbolic) and dtype.
+
+    Attributes:
+        name: the argument or output name (``log_mel``, ``x_prev``).
+        shape: the shape in symbols (``[T, 256]``; ``T`` mel frames).
+        dtype: ``float32``, ``float64``, ``int64``, or ``str``/``int`` for scalars.
+        doc: one line on what it holds.
+    """
 
     name: str
     shape: str
@@ -117,19 +135,30 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class Stage:
-    """One function a subject may provide, and the original's tensors it is compared with."""
+    """One function a subject may provide, and the original's tensors it is compared with.
+
+    Attributes:
+        name: the method name a subject implements (``vocoder``).
+        doc: what the stage computes, as the original computes it.
+        inputs: the arguments, in order.
+        outputs: what it returns (a tuple in this order, a dict by these names, or the single output).
+        fixtures: fixture tensor name (or pattern with ``*``: ``ddim.step*.x_prev``) -> its tolerance;
+            each is one comparison row of this stage in a verdict.
+        module_prefix: the stage's modules in the original's naming (``first_stage_model.vocoder``), for
+            naming the first diverging module; None when the stage has no modules.
+        optional_outputs: outputs a subject may leave out (compared when given).
+    """
 
     name: str
     doc: str
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    # fixture tensor (or pattern with *) -> tolerance; rows of this stage in a report
     fixtures: dict[str, Tolerance] = field(default_factory=dict)
-    # module prefix in the original's naming, for first divergence (None: no modules)
     module_prefix: str | None = None
     optional_outputs: tuple[str, ...] = ()
 
     def signature(self) -> str:
+        """``name(arg shape dtype, ...) -> out shape dtype, ...``: the line a subject's author implements."""
         def spec(t: TensorSpec) -> str:
             return f"{t.name} {t.shape} {t.dtype}".rstrip()
 
@@ -320,6 +349,7 @@ STATE_DICT = "state_dict"  # the layout check, reported as a stage before all ot
 
 
 def stage(name: str) -> Stage:
+    """The schema's stage called ``name`` (`KeyError` naming the stages when there is none)."""
     for s in STAGES:
         if s.name == name:
             return s
