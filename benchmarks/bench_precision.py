@@ -1,6 +1,6 @@
 """Benchmark: the reduced-precision subjects in metric terms, and where their tolerances come from.
 
-For each subject, `audiosr_verify.checks.precision.check_precision` measures
+For each subject, `audiosr_verify.checks.metric_verdict.check_precision` measures
 the peak-relative error of every network stage (teacher-forced on the `full`
 fixture input) and, on every fixture input with the original's output
 stored, LSD below and above the cutoff, SI-SDR and the level difference of
@@ -11,7 +11,7 @@ stored, LSD below and above the cutoff, SI-SDR and the level difference of
   changes  porting faults of the catalogue (float32), measured with the same metrics:
            what a bound must still catch.
 
-It prints one table per subject and the summary against `checks.precision.BOUNDS`.
+It prints one table per subject and the summary against `checks.metric_verdict.BOUNDS`.
 
     python benchmarks/bench_precision.py [--fp16] [--faults a b ...] [--json FILE]
 """
@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from audiosr_verify.checks.precision import BOUNDS, check_precision  # noqa: E402
+from audiosr_verify.checks.metric_verdict import BOUNDS, check_precision  # noqa: E402
 
 FAULTS = ("unet_groupnorm_eps", "vae_groupnorm_eps", "unconditional_constant", "guidance_formula",
           "leaky_relu_slope", "energy_ratio_unclamped")

@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from audiosr_verify.checks.precision import BOUNDS, OutputMetrics, PrecisionResult, StageError
+from audiosr_verify.checks.metric_verdict import BOUNDS, OutputMetrics, PrecisionResult, StageError
 from audiosr_verify.report.check import documents, is_metric, print_result, to_html, to_markdown
 
 

@@ -20,7 +20,7 @@ import audiosr_model.nets.vocoder
 import pytest
 
 from audiosr_verify import golden as G
-from audiosr_verify.report import model as R
+from audiosr_verify.report import sections as R
 from audiosr_verify.report.render import case_table_text, to_html
 from tests.test_report import decode_image, luminance, panel
 

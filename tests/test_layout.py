@@ -244,6 +244,29 @@ def _imported_modules(path: Path) -> set[str]:
     return out
 
 
+def _harness_shims() -> dict[str, Path]:
+    """The harness's one-release shims (modules renamed or moved): docstring ``Moved to `audiosr_verify.…```."""
+    out = {}
+    for path in sorted(HARNESS.rglob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        if doc.startswith("Moved to `audiosr_verify."):
+            out[".".join(path.relative_to(HARNESS.parent).with_suffix("").parts)] = path
+    return out
+
+
+def test_the_harness_shims_are_thin_and_name_a_real_module():
+    shims = _harness_shims()
+    assert {"audiosr_verify.report.model", "audiosr_verify.checks.precision", "audiosr_verify.subjects.precision",
+            "audiosr_verify.report.spectrogram"} <= set(shims)
+    for name, path in shims.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        target = (ast.get_docstring(tree) or "").split("`")[1]
+        assert "kept for one release" in (ast.get_docstring(tree) or ""), name
+        assert (HARNESS.parent / (target.replace(".", "/") + ".py")).is_file(), f"{name} names {target}"
+        for node in tree.body[1:]:
+            assert isinstance(node, ast.ImportFrom) and node.module == target, f"{name}: a shim only re-exports"
+
+
 def test_the_shims_are_thin_and_say_where_their_module_went():
     shims = _shims()
     assert len(shims) >= 20, "the old flat modules are kept for one release"
@@ -258,11 +281,12 @@ def test_the_shims_are_thin_and_say_where_their_module_went():
 
 def test_nothing_in_the_repository_imports_a_shim():
     """The shims are for users outside; our own code, tests, tools and examples use the new paths."""
-    shims = set(_shims())
+    shims = set(_shims()) | set(_harness_shims())
+    shim_files = set(_shims().values()) | set(_harness_shims().values())
     roots = [MODEL, HARNESS, REPO / "tests", REPO / "benchmarks", REPO / "tools", REPO / "examples"]
     files = [p for root in roots if root.is_dir() for p in root.rglob("*.py")] + [REPO / "conftest.py"]
     for path in files:
-        if not path.is_file() or (path.parent == MODEL and f"audiosr_model.{path.stem}" in shims):
+        if not path.is_file() or path in shim_files:
             continue
         used = sorted(_imported_modules(path) & shims)
         assert not used, f"{path.relative_to(REPO)} imports {used}: use the new module"
@@ -314,7 +338,7 @@ def test_no_import_runs_back_up_the_layers():
 
 def test_the_back_edge_rule_is_read():
     graph_has = {name for name in _modules(HARNESS, "audiosr_verify")}
-    assert {"audiosr_verify.report.model", "audiosr_verify.testing.property_run", "audiosr_verify.checks.corpus",
+    assert {"audiosr_verify.report.sections", "audiosr_verify.testing.property_run", "audiosr_verify.checks.corpus",
             "audiosr_verify.corpus.run"} <= graph_has
     assert _imports(HARNESS / "cli" / "evaluate.py", "audiosr_verify.cli.evaluate",
                     set(_modules(HARNESS, "audiosr_verify"))) >= {"audiosr_verify.report.corpus"}

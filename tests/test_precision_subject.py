@@ -14,9 +14,9 @@ import torch
 
 from audiosr_model.errors import AudioSRError
 from audiosr_verify.checks import stages as S
-from audiosr_verify.checks.precision import BOUNDS, check_precision
+from audiosr_verify.checks.metric_verdict import BOUNDS, check_precision
 from audiosr_verify.subjects.loader import resolve_factory
-from audiosr_verify.subjects.precision import PrecisionSubject
+from audiosr_verify.subjects.fast_paths import PrecisionSubject
 from audiosr_verify.util.paths import data_path
 
 needs_fixtures = pytest.mark.skipif(not data_path(S.DEFAULT_FIXTURES, "metadata.json").exists(),

@@ -54,7 +54,7 @@ def _tone(path, freq=440.0, rate=16000):
 PRELOAD = ("numpy.fft", "numpy.linalg", "numpy.random", "scipy.signal", "scipy.fft", "scipy.ndimage", "torch",
            "soundfile", "safetensors.numpy", "audiosr_model.weights.load", "audiosr_model.long_audio",
            "audiosr_model.io.audio_stream", "audiosr_verify.golden", "audiosr_verify.compare.metrics",
-           "audiosr_verify.report.model", "audiosr_verify.report.render", "audiosr_verify.compare.spectrogram",
+           "audiosr_verify.report.sections", "audiosr_verify.report.render", "audiosr_verify.compare.spectrogram",
            "audiosr_verify.testing.enhancer", "audiosr_verify.checks.subject_check",
            "audiosr_verify.subjects.loader")
 

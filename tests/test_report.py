@@ -17,7 +17,7 @@ from rich.console import Console
 
 from audiosr_verify import golden as G
 from audiosr_verify.compare.tensors import compare_tensors
-from audiosr_verify.report import model as R
+from audiosr_verify.report import sections as R
 from audiosr_verify.report import pictures as P
 from audiosr_verify.report import render as RR
 from audiosr_verify.compare import spectrogram as S

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from audiosr_verify.compare.tensors import compare_tensors
-from audiosr_verify.report import model as R
+from audiosr_verify.report import sections as R
 from audiosr_verify.report import render as RR
 from tests.test_report import make_golden_run
 

@@ -64,7 +64,7 @@ def _metric_bounds(args) -> str | None:
 
     spec = parse_spec(args.subject, strict=False)  # a spec that names nothing fails where it is loaded
     if spec.kind == "precision":
-        from audiosr_verify.subjects.precision import parse
+        from audiosr_verify.subjects.fast_paths import parse
 
         return parse(spec.target)[0]  # (precision, attention, compile)
     return None
@@ -104,9 +104,9 @@ def cmd_check(args) -> int:
 
 
 def _cmd_check_metrics(args, precision: str) -> int:
-    """``check`` in metric terms (checks/precision.py): what a reduced-precision configuration is judged by."""
+    """``check`` in metric terms (checks/metric_verdict.py): what a reduced-precision configuration is judged by."""
     from audiosr_verify.checks import stages as S
-    from audiosr_verify.checks.precision import check_precision
+    from audiosr_verify.checks.metric_verdict import check_precision
 
     if args.option or args.view != "both" or args.no_modules or args.checkpoint:
         raise AudioSRError("--bounds " + precision + ": only --json, --output-dir, --input, --fixtures and --device "

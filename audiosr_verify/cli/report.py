@@ -411,7 +411,7 @@ def _print_golden(args, run, store, settings, reserved) -> None:
 def cmd_report(args) -> int:
     from rich.console import Console
 
-    from audiosr_verify.report import model as R
+    from audiosr_verify.report import sections as R
     from audiosr_verify.report.render import print_rich, write_all
     from audiosr_verify.testing.property_run import run_property_tests
     from audiosr_verify.util.atomic import Reservation, Target

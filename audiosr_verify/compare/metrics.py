@@ -259,7 +259,7 @@ def peak_relative_diff(reference: Any, estimate: Any) -> float:
 def level_difference_db(reference: Any, estimate: Any) -> float:
     """``|20 log10(rms(e) / rms(r))|`` in dB, each RMS taken after removing the mean.
 
-    The level term of the reduced-precision bounds (`checks.precision.BOUNDS`, ``level_db``), as a golden
+    The level term of the reduced-precision bounds (`checks.metric_verdict.BOUNDS`, ``level_db``), as a golden
     metric: bf16 moves the output level by about 0.02 dB. 0 when both are silent, ``inf`` when one is.
     """
     ref, est = _as_pair(reference, estimate)

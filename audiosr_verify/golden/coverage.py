@@ -57,7 +57,7 @@ NOT_COVERED: dict[str, str] = {
     "compile": "torch.compile generates and builds C++ for the host (about a minute on this CPU) at every new "
                "shape: its verdict is check precision:fp32+compile under the float32 bounds (README, Harness "
                "verdict of the fast paths)",
-    "precision=fp16": "no measured bounds (checks/precision.BOUNDS): float16 has a fast path on CUDA only",
+    "precision=fp16": "no measured bounds (checks/metric_verdict.BOUNDS): float16 has a fast path on CUDA only",
 }
 
 

@@ -58,7 +58,7 @@ METRIC_LABELS = {
     "level_difference_db": "|level difference| (dB, RMS)",
 }
 # The float-rounding bounds above that reduced precision cannot meet: its error is measured in other terms
-# (`checks.precision.BOUNDS`: LSD below/above the cutoff, SI-SDR, level), which `fast_path_tolerances` uses.
+# (`checks.metric_verdict.BOUNDS`: LSD below/above the cutoff, SI-SDR, level), which `fast_path_tolerances` uses.
 ROUNDING_METRICS = ("peak_relative_diff", "spectral_distance", "spectral_distance_worst_frame",
                     "spectral_distance_hf")
 
@@ -242,7 +242,7 @@ def output_tolerances(subtype: str) -> dict[str, dict[str, float]] | None:
 def fast_path_tolerances(precision: str) -> dict[str, dict[str, float] | None]:
     """The tolerance layer of a fast path (``enhance --precision/--attention/--batch-chunks/--compile``)
     judged against the float32 golden of the same input: the measured bounds of ``precision``
-    (`checks.precision.BOUNDS`, README "Reduced precision") as golden metrics.
+    (`checks.metric_verdict.BOUNDS`, README "Reduced precision") as golden metrics.
 
     Every fast path gets the bounds' SI-SDR and level. A reduced precision (bf16) drops the float-rounding
     bounds it cannot meet (``ROUNDING_METRICS``) and is held to the bounds' LSD below and above the cutoff
@@ -250,7 +250,7 @@ def fast_path_tolerances(precision: str) -> dict[str, dict[str, float] | None]:
     the bounds' LSD of 0.01 could: LSD counts rounding noise in near-empty bins (README, "Why not LSD"), and
     one 16-bit rounding step there already gives 0.02.
     """
-    from audiosr_verify.checks.precision import BOUNDS
+    from audiosr_verify.checks.metric_verdict import BOUNDS
 
     if precision not in BOUNDS:
         raise AudioSRError(f"no measured bounds for --precision {precision} (known: {', '.join(BOUNDS)}); "

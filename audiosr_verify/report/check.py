@@ -1,7 +1,7 @@
 """The one renderer of `audiosr-verify check`: text (rich), JSON, Markdown and HTML from the same result.
 
 Two results come here: a `CheckResult` (checks/subject_check.py: the stage-by-stage verdict) and a
-`PrecisionResult` (checks/precision.py: the verdict in metric terms, ``--bounds bf16|fp32``). Each is
+`PrecisionResult` (checks/metric_verdict.py: the verdict in metric terms, ``--bounds bf16|fp32``). Each is
 printed by `print_result` and written by `documents` (check.json, check.md, check.html); what differs
 between the two is the tables, picked by `is_metric`.
 """

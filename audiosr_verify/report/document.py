@@ -1,6 +1,6 @@
 """The report as data: Report -> Section -> Item -> Table / Figure / Clip.
 
-Filled by the builders in `audiosr_verify.report.model` (which re-exports these
+Filled by the builders in `audiosr_verify.report.sections` (which re-exports these
 names), turned into text by `audiosr_verify.report.render`. Pictures and sounds
 are carried as encoded bytes; ``to_dict()`` (report.json) only names them.
 """

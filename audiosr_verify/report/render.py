@@ -1,6 +1,6 @@
 """Renderers of the compatibility report: rich (terminal), JSON, Markdown, self-contained HTML.
 
-All take a `audiosr_verify.report.model.Report` and return text (or print to a
+All take a `audiosr_verify.report.sections.Report` and return text (or print to a
 given rich console); `write_all` writes ``report.json``, ``report.md`` and
 ``report.html`` atomically into a directory. `case_table_text` renders one
 golden `CaseResult` as the plain table a failing test shows.

@@ -8,7 +8,7 @@ Built-in names:
     precision:P[+sdpa][+compile]
                        the reference with its networks in bf16 or fp16 (or fp32), optionally with
                        SDPA attention and a compiled UNet: what enhance --precision/--attention/--compile
-                       runs (subjects/precision.py)
+                       runs (subjects/fast_paths.py)
 
 A file is imported under a private module name; its directory is appended to
 ``sys.path`` (after everything else, so a ``model.py`` beside it shadows
@@ -83,9 +83,9 @@ def resolve_factory(spec: str) -> Callable[..., Any]:
 
         return faults.factory(parsed.target)
     if parsed.kind == "precision":
-        from audiosr_verify.subjects import precision
+        from audiosr_verify.subjects import fast_paths
 
-        return precision.factory(parsed.target)
+        return fast_paths.factory(parsed.target)
     where, factory = parsed.target, parsed.factory
     if parsed.is_file:
         module = _load_file(Path(where))

@@ -2,7 +2,7 @@
 
     reference, original        a built-in subject (subjects/loader.py: BUILTIN)
     fault:NAME                 the reference with one porting fault (``fault:list`` names them)
-    precision:P[+sdpa]...      the reference at another precision (subjects/precision.py)
+    precision:P[+sdpa]...      the reference at another precision (subjects/fast_paths.py)
     package.module:factory     a factory in an importable module
     path/to/file.py:factory    a factory in a file (a path holds ``/`` or ``\\``, or ends in ``.py``;
                                ``C:\\port\\x.py:make``: the factory follows the LAST colon)

@@ -1,6 +1,6 @@
 """Run the property tests in a subprocess and hand back what pytest reported, as data.
 
-The report (`report.model.property_section`) turns the result into a section;
+The report (`report.sections.property_section`) turns the result into a section;
 it never runs tests or imports the suite itself (a report is below the tests
 in the layers). Always the packaged invariants of the subject
 (``audiosr_verify/testing/suite/test_properties.py``, in a wheel too); in a

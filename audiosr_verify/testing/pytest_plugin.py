@@ -524,7 +524,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     from audiosr_model.errors import AudioSRError
 
     from audiosr_verify import golden as G
-    from audiosr_verify.report.model import Report, environment, golden_section
+    from audiosr_verify.report.sections import Report, environment, golden_section
     from audiosr_verify.report.render import write_all
 
     run = G.GoldenRun(results[0].checkpoint_key, {}, str(Path(results[0].golden_dir).parent.parent),
