@@ -50,7 +50,9 @@ class AudioFile:
     """One audio file of a folder: ``case`` (its golden case name, also the test id) and ``path``."""
 
     case: str
+    """The golden case name (and test id): the file's path under the folder, made safe for a folder name."""
     path: Path
+    """The audio file."""
 
     def __fspath__(self) -> str:  # enhance(audio), open(audio), soundfile.read(audio) take it as a path
         return str(self.path)

@@ -211,6 +211,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(scope="session")
 def audiosr_subject_spec(pytestconfig: pytest.Config) -> str:
+    """The subject this session tests (a spec as ``check`` takes it): ``--audiosr-subject``, else
+    ``$AUDIOSR_SUBJECT``, else the ini option, else ``reference``. Goldens are kept per subject."""
     from audiosr_verify.testing.project_goldens import subject_spec
 
     return subject_spec(pytestconfig)
