@@ -35,7 +35,7 @@ import torch
 
 from audiosr_model import pipeline
 from audiosr_model.pipeline import Randomness
-from audiosr_model.runtime import memory, timings
+from audiosr_model.runtime import memory, stages, timings
 from audiosr_model.weights.load import load_model
 
 
@@ -58,7 +58,8 @@ def main() -> int:
     prep = pipeline.prepare_segment(x, 5.12, Randomness(42), None)
     collected = timings.Timings()
     with timings.collecting(collected):
-        mel = pipeline.generate(net, prep, Randomness(42), 1, 3.5).mel
+        # the product's stage hook: timings and the stage-scoped memory policy, as enhance runs it
+        mel = pipeline.generate(net, prep, Randomness(42), 1, 3.5, stages=stages.stage).mel
     print(f"in the pipeline (1 step): vocoder {collected.seconds['vocoder']:.2f} s")
     voc = net.first_stage_model.vocoder
 
