@@ -91,8 +91,44 @@ def autocast_module(module: torch.nn.Module, dtype: torch.dtype, device_type: st
     module.forward = forward
 
 
+LOW_PRECISION_MODULES = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d,
+                         torch.nn.Linear)
+
+
+def cast_weights_once(module: torch.nn.Module, dtype: torch.dtype) -> int:
+    """Store the weights and biases of ``module``'s convolutions and linear layers in ``dtype``; how many.
+
+    Under autocast these layers compute in ``dtype`` from float32 weights, and autocast keeps no cast of a
+    weight that does not require grad: every call casts every weight again (a quarter of a bf16 UNet call on
+    the ``basic`` preset went to ``aten::copy_``). A weight already in ``dtype`` is used as is, and the cast
+    is the same rounding whenever it happens, so the outputs are bit for bit those of casting per call
+    (`benchmarks/bench_precision_weights.py` checks it and measures the gain). Only modules autocast runs in
+    low precision are touched: normalisations keep their float32 weights."""
+    from audiosr_model.runtime import resident
+
+    layers = [m for m in module.modules() if isinstance(m, LOW_PRECISION_MODULES)]
+    with torch.no_grad():
+        cast = [(m.weight.data.to(dtype), None if m.bias is None else m.bias.data.to(dtype)) for m in layers]
+    # Reading the float32 weights made their memory-mapped pages resident; nothing reads them again (the
+    # stage's own hand-back, `memory.network_stage`, will only see the new tensors): hand them back now.
+    resident.drop(module)
+    for m, (weight, bias) in zip(layers, cast):
+        m.weight.data = weight
+        if bias is not None:
+            m.bias.data = bias
+    return len(layers)
+
+
+# The networks whose weights are cast once: the UNet runs 50 times or more per chunk (the DDIM loop), the
+# others once per chunk, where casting per call costs the same and the float32 weights stay memory-mapped
+# and handed back after their stage (model/runtime/resident.py) instead of held as anonymous copies.
+CAST_ONCE = ("model.diffusion_model",)
+
+
 def reduce_precision(net, dtype: torch.dtype, device_type: str = "cpu") -> list[str]:
-    """Put the networks of ``net`` (a `LatentDiffusion`) under autocast; the modules changed."""
+    """Put the networks of ``net`` (a `LatentDiffusion`) under autocast; the modules changed.
+
+    The UNet's convolution and linear weights are stored in ``dtype`` once (`cast_weights_once`)."""
     cond, first = net.condition_vae, net.first_stage_model
     targets = {
         "cond_stage_models.0.vae.encoder": cond.encoder, "cond_stage_models.0.vae.quant_conv": cond.quant_conv,
@@ -100,8 +136,10 @@ def reduce_precision(net, dtype: torch.dtype, device_type: str = "cpu") -> list[
         "first_stage_model.post_quant_conv": first.post_quant_conv, "first_stage_model.decoder": first.decoder,
         "first_stage_model.vocoder": first.vocoder,
     }
-    for module in targets.values():
+    for name, module in targets.items():
         autocast_module(module, dtype, device_type)
+        if name in CAST_ONCE:
+            cast_weights_once(module, dtype)
     return list(targets)
 
 
@@ -114,5 +152,5 @@ def apply_precision(net, precision: str) -> list[str]:
     return reduce_precision(net, DTYPES[precision], device.type)
 
 
-__all__ = ["DTYPES", "PRECISIONS", "apply_precision", "autocast_module", "check_precision", "cpu_flags",
-           "native_support", "reduce_precision"]
+__all__ = ["CAST_ONCE", "DTYPES", "PRECISIONS", "apply_precision", "autocast_module", "cast_weights_once",
+           "check_precision", "cpu_flags", "native_support", "reduce_precision"]
