@@ -40,7 +40,7 @@ def _split_threads_between_xdist_workers() -> None:
 
     Without this every worker's torch (and its OpenMP pool) takes all cores and the
     workers oversubscribe them. Verdicts do not depend on the thread count (see the
-    README's "Golden verdicts"); tests that need a given count set it themselves.
+    docs/golden-verdicts.md); tests that need a given count set it themselves.
     An explicit OMP_NUM_THREADS wins.
     """
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")

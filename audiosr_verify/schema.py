@@ -400,7 +400,7 @@ def stage_of(fixture: str) -> Stage:
 # instead of 2 (another reduction order), moves tone_mix_8k's resampled waveform by 1.2e-7 (1 ulp)
 # and, through it, its log-mel by 2.7e-3 (measured, AMD EPYC; the teacher view, fed the original's
 # waveform, stays within 1e-4). 1e-2 leaves 3.7x; every features fault is caught in the teacher view
-# first and moves the log-mel by 0.26 and more (README, "Porting faults the harness catches").
+# first and moves the log-mel by 0.26 and more (docs/faults.md, "Porting faults the harness catches").
 CHAINED_OVERRIDES = {
     "features.log_mel": _t(1e-2, 0, "chained: 1 ulp of resampler noise moves near-floor log-mel bins by 2.7e-3"),
     "lowpass.log_mel": _t(1e-2, 0, "chained: 1 ulp of resampler noise moves near-floor log-mel bins by 2.1e-3"),

@@ -41,9 +41,9 @@ from audiosr_model.runtime.host import cpu_model  # noqa: E402
 from audiosr_verify import golden as G  # noqa: E402
 from audiosr_verify.subjects import faults as F  # noqa: E402
 
-NOISE_PEAK_REL = 3.04e-5  # without --noise: the worst noise of the 14 first cases (README, Golden verdicts)
+NOISE_PEAK_REL = 3.04e-5  # without --noise: the worst noise of the 14 first cases (docs/golden-verdicts.md)
 
-# Why the goldens cannot see a fault (reviewed against the measurement; README, "What the goldens see").
+# Why the goldens cannot see a fault (reviewed against the measurement; docs/golden-verdicts.md, "What the goldens see").
 _EPS = ("a normalisation epsilon off by 10x (or more) against activations of about unit variance: the output "
         "moves less than float rounding moves it, so no golden may fail (they must pass rounding); the stage, "
         "compared at float32 rounding with its input teacher-forced, sees it")

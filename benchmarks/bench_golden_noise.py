@@ -14,7 +14,7 @@ path's own bounds) is measured on
 
 It prints, per metric, the worst value over all noise rows, the tolerance, the
 least-caught value over the change rows, and the margins either side; then the
-same per case (the README's table of every case's margins). The fast paths
+same per case (the table of every case's margins in docs/golden-verdicts.md). The fast paths
 (bf16, SDPA, batched chunks) are recomputed too and judged against the golden of
 the case they name, under their measured bounds. A bound is
 well placed when noise stays many times inside it and every change lands outside

@@ -28,7 +28,7 @@ then mmaps every activation afresh (+66 % per step on the full preset).
 ``enhance`` therefore no longer pins the threshold: it raises it to 1 GiB
 inside each network stage (activations reuse warm heap pages) and calls
 ``malloc_trim(0)`` when a stage ends and between chunks (``model/runtime/memory.py``; ``AUDIOSR_MALLOC=reuse|trim|off``
-selects the behaviour to measure). Its figures: README, "Speed at verified
+selects the behaviour to measure). Its figures: docs/performance.md, "Speed at verified
 parity".
 """
 

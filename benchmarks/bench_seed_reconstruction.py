@@ -1,7 +1,7 @@
 """Benchmark: every claim of the published hand-made reconstruction, turned into a measurement.
 
 The subject is `examples/subjects/seed_reconstruction.py` (the reconstruction's
-four deviations on top of our modules). Printed, as the README's worked example:
+four deviations on top of our modules). Printed, as the worked example in docs/faults.md:
 
   key level   what `check` says of its state-dict layout; how many modules it adds
               and how many parameters (keys) they carry, for the tiny and the basic preset;

@@ -12,7 +12,7 @@ Both directions, without a second machine:
   a changed vocoder).
 
 The perturbations are `audiosr_verify.golden.perturbations`; the benchmark
-benchmarks/bench_golden_noise.py measures the same margins for the README.
+benchmarks/bench_golden_noise.py measures the same margins for docs/golden-verdicts.md.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def _plan_targets(args) -> tuple[list[Path], str | None]:
     seen: dict[str, str] = {}
     for item, target in zip(args.inputs, targets):
         key = identity(target)
-        if key in seen:  # a/song.wav and b/song.flac: refused, not renamed (README, "Bad input")
+        if key in seen:  # a/song.wav and b/song.flac: refused, not renamed (docs/level.md, "Bad input")
             raise AudioSRError(f"inputs {seen[key]} and {item} would both be written to {target}; "
                                "enhance them in separate runs (or into separate --output-dir)", target)
         seen[key] = item

@@ -289,7 +289,7 @@ def _writable_store(root: Path) -> None:
 
 
 def _print_coverage(out, run, store, settings) -> None:
-    """What each case of the run exercises: its input, the enhance options it runs, stage: path (README table)."""
+    """What each case of the run exercises: its input, the enhance options it runs, stage: path (the cases table in docs/golden-verdicts.md)."""
     from rich.table import Table
 
     from audiosr_verify.golden.coverage import coverage_rows

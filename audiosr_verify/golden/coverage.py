@@ -12,7 +12,7 @@ preset's window. An option that does not change the samples written is in
 `NOT_OUTPUT`, one the goldens do not cover in `NOT_COVERED`, each with why;
 tests/test_golden_coverage.py fails on anything else left uncovered.
 `coverage_rows` is the table ``audiosr-verify golden check`` prints and the
-README shows.
+docs/golden-verdicts.md shows.
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ NOT_OUTPUT: dict[str, str] = {
     "random_weights": "the weights (see checkpoint)",
     "weights_seed": "the weights (see checkpoint)",
     "device": "where the networks run; the bundled goldens are made on CPU, and their verdict is meant to hold "
-              "on any device (README, Golden verdicts)",
+              "on any device (docs/golden-verdicts.md)",
 }
 # options (or choices) that change the samples but that no golden case runs, and why
 NOT_COVERED: dict[str, str] = {
     "compile": "torch.compile generates and builds C++ for the host (about a minute on this CPU) at every new "
-               "shape: its verdict is check precision:fp32+compile under the float32 bounds (README, Harness "
+               "shape: its verdict is check precision:fp32+compile under the float32 bounds (docs/performance.md, Harness "
                "verdict of the fast paths)",
     "precision=fp16": "no measured bounds (checks/metric_verdict.BOUNDS): float16 has a fast path on CUDA only",
 }

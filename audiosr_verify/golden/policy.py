@@ -1,6 +1,6 @@
 """Golden policy: which metrics decide a verdict, with which tolerances, and the comparison itself.
 
-The bounds are measured, not guessed: README "Golden verdicts" and
+The bounds are measured, not guessed: docs/golden-verdicts.md and
 benchmarks/bench_golden_noise.py. `compare_waveforms` returns table rows
 (`MetricCheck`); the store (store.py) decides the case's status from them.
 """
@@ -18,7 +18,7 @@ from audiosr_model.errors import AudioSRError
 SAMPLE_RATE = 48000
 
 # Tolerance of each checked metric: {"max": x} -> value <= x, {"min": x} -> value >= x.
-# These metrics decide a golden verdict (README, "Golden verdicts"). Each bound sits
+# These metrics decide a golden verdict (docs/golden-verdicts.md). Each bound sits
 # 20-40x above the largest float-rounding noise measured on the bundled cases (1 vs
 # 2 threads, another CPU vendor, 1e-6 relative noise, +-1 ulp) and well below the
 # smallest real change (0.5 dB gain, 1 ms shift, band above the cutoff removed, a
@@ -242,12 +242,12 @@ def output_tolerances(subtype: str) -> dict[str, dict[str, float]] | None:
 def fast_path_tolerances(precision: str) -> dict[str, dict[str, float] | None]:
     """The tolerance layer of a fast path (``enhance --precision/--attention/--batch-chunks/--compile``)
     judged against the float32 golden of the same input: the measured bounds of ``precision``
-    (`checks.metric_verdict.BOUNDS`, README "Reduced precision") as golden metrics.
+    (`checks.metric_verdict.BOUNDS`, docs/runtimes.md, "Reduced precision") as golden metrics.
 
     Every fast path gets the bounds' SI-SDR and level. A reduced precision (bf16) drops the float-rounding
     bounds it cannot meet (``ROUNDING_METRICS``) and is held to the bounds' LSD below and above the cutoff
     instead. A float32 fast path (SDPA, batched chunks) keeps the rounding bounds, which hold it tighter than
-    the bounds' LSD of 0.01 could: LSD counts rounding noise in near-empty bins (README, "Why not LSD"), and
+    the bounds' LSD of 0.01 could: LSD counts rounding noise in near-empty bins (docs/golden-verdicts.md, "Why not LSD"), and
     one 16-bit rounding step there already gives 0.02.
     """
     from audiosr_verify.checks.metric_verdict import BOUNDS

@@ -20,7 +20,7 @@ connection first...) is in `fault_variants`, one ``# FAULT:`` line each.
 
 The catalogue is the harness's measured sensitivity: `python
 benchmarks/bench_stage_margins.py` prints the error each fault makes at the
-stage that catches it, next to that stage's tolerance (the README's table).
+stage that catches it, next to that stage's tolerance (the table in docs/faults.md).
 """
 
 from __future__ import annotations

@@ -201,7 +201,7 @@ class ReferenceSubject(Subject):
                               "faithful", None)
         # The length the original's output is compared over: the resampled input's, ceil(N * 48000 /
         # rate) (the original returns the whole padded segment). The CLI writes round(duration * 48000),
-        # one sample fewer where the fraction is below one half: README, "Where we differ ... on purpose".
+        # one sample fewer where the fraction is below one half: docs/differences.md.
         n = int(wave.shape[-1])
         w = out.waveform[:n]
         return np.pad(w, (0, n - w.shape[-1])) if w.shape[-1] < n else w

@@ -1,6 +1,6 @@
 """pytest plugin of the harness: options, ini settings, markers and fixtures (pytest11 entry point).
 
-In another project (the README's "Use it in your project's tests")::
+In another project (docs/pytest-plugin.md)::
 
     def test_my_file(enhance, golden_check):
         golden_check("my_case", enhance("my.wav"))

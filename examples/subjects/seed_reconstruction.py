@@ -23,7 +23,7 @@ matched the original, with its four deviations and nothing else:
 4. offline mode through environment variables (``HF_HUB_OFFLINE``,
    ``TRANSFORMERS_OFFLINE``).
 
-What `check` says about each claim, measured, is the README's worked example
+What `check` says about each claim, measured, is the worked example in docs/faults.md
 (`python benchmarks/bench_seed_reconstruction.py` prints the table).
 """
 

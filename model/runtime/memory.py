@@ -5,7 +5,7 @@ KiB at start, raised as big blocks are freed, at most 32 MiB) with a fresh
 ``mmap``, and frees them with ``munmap``. Every network stage allocates and
 frees tensors of tens of MB hundreds of times, so each one is page-faulted
 and zeroed by the kernel anew. Measured on the ``basic`` preset
-(benchmarks/bench_vocoder_context.py, README "The allocator"): under glibc's
+(benchmarks/bench_vocoder_context.py, docs/performance.md, "The allocator"): under glibc's
 thresholds our vocoder took 18.3 s of which 7.3 s system CPU, the
 original's own ``Generator`` class 16.5 s (8.0 s system); with the threshold
 raised 12.3 s (0.4 s) and 11.2 s (0.1 s). The original is fast inside its
@@ -26,7 +26,7 @@ buffers) are made outside the stages, keep their own mappings, and cannot
 pin heap pages between the next chunk's activations (tiny preset, medians
 of three runs: a 300 s file's peak 11.4 % above a 20 s file's with the
 threshold raised for the whole run, 8.8 % with stage-scoped thresholds;
-README, "Long files"). The memory-mapped weights of the stage's networks
+docs/performance.md, "Long files"). The memory-mapped weights of the stage's networks
 are handed back on leaving too (`network_stage(*weights)`, model/runtime/resident.py).
 
 ``AUDIOSR_MALLOC`` selects other behaviours, for measurement: ``trim``
