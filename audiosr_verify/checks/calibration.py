@@ -301,12 +301,12 @@ def fault_table(fixture_dir: str | Path, weights: str | Path, names: list[str] |
 def stored(fixture_dir: str | Path, meta: dict[str, Any]) -> Calibration | None:
     """The calibration a set was exported with (its sha256 and version checked), or None when it has none:
     what ``oracle calibrate --stored`` shows instead of measuring again (minutes at full size)."""
-    from audiosr_verify.oracle.fixture_validation import read_calibration
+    from audiosr_verify.oracle.fixture_validation import read_calibration_file
 
     fdir = Path(fixture_dir)
-    if read_calibration(fdir, meta) is None:
+    data = read_calibration_file(fdir, meta)  # read once: the bytes whose sha256 was checked are these
+    if data is None:
         return None
-    data = json.loads((fdir / CALIBRATION_FILE).read_text(encoding="utf-8"))
     try:
         rows = [TensorBound(**{k: r[k] for k in TensorBound.__dataclass_fields__}) for r in data.get("rows", [])]
     except (KeyError, TypeError) as exc:

@@ -241,11 +241,13 @@ def cmd_oracle_calibrate(args) -> int:
             if weights is None:
                 raise AudioSRError("calibration is for sets exported from a checkpoint; the bundled sets use the "
                                    "schema's bounds", fix)
-            cal = stored(fix, meta) if args.stored else None
-            if args.stored and cal is None:
-                raise AudioSRError("--stored: the set has no calibration (exported with --no-calibrate); run "
-                                   "without --stored to measure it", fix)
-            cal = cal or calibrate(fix, weights, say)
+            if args.stored:
+                cal = stored(fix, meta)
+                if cal is None:
+                    raise AudioSRError("--stored: the set has no calibration (exported with --no-calibrate); run "
+                                       "without --stored to measure it", fix)
+            else:
+                cal = calibrate(fix, weights, say)
             faults = fault_table(fix, weights, progress=say) if args.faults else []
         table = Table(title=f"{fix}: the original's float noise against float64, and the bounds"
                       + (" (stored at export)" if args.stored else ""))

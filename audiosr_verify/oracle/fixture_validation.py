@@ -200,6 +200,13 @@ def check_audio_file(inputs_dir: Path, entry: dict[str, Any], name: str, fixture
 def read_calibration(fixture_dir: Path, meta: dict[str, Any] | None = None) -> dict[str, float] | None:
     """The calibrated atol per fixture tensor of a set (None when it has no calibration); its sha256 checked
     against the set's ``files`` when recorded (a loosened bound is a wrong verdict waiting to happen)."""
+    data = read_calibration_file(fixture_dir, meta)
+    return None if data is None else {str(k): float(v) for k, v in data["bounds"].items()}
+
+
+def read_calibration_file(fixture_dir: Path, meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """A set's whole ``calibration.json`` (None when it has none), read once and checked as
+    `read_calibration` describes: sha256, version, finite non-negative bounds."""
     import math
 
     from audiosr_verify.util.hashing import sha256_bytes
@@ -222,7 +229,7 @@ def read_calibration(fixture_dir: Path, meta: dict[str, Any] | None = None) -> d
         raise AudioSRError("calibration 'bounds' must map tensor names to finite non-negative numbers", path)
     if data.get("version") != CALIBRATION_VERSION:
         raise AudioSRError(f"calibration version {data.get('version')!r} is not {CALIBRATION_VERSION}", path)
-    return {str(k): float(v) for k, v in bounds.items()}
+    return data
 
 
-__all__ = ["CALIBRATION_FILE", "CALIBRATION_VERSION", "CONFIG_FILE", "fixture_preset", "read_calibration", "check_audio_file", "check_input_tensors", "open_metadata", "read_fixture_tensors", "resolve_names"]
+__all__ = ["CALIBRATION_FILE", "CALIBRATION_VERSION", "CONFIG_FILE", "fixture_preset", "read_calibration", "read_calibration_file", "check_audio_file", "check_input_tensors", "open_metadata", "read_fixture_tensors", "resolve_names"]

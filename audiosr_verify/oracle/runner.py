@@ -695,6 +695,7 @@ def cmd_stages(request: dict) -> dict:
     out_dir = Path(request["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     seed = int(request.get("seed", 42))
+    steps, guidance = int(request.get("ddim_steps", 2)), float(request.get("guidance_scale", 3.5))
     plain = set(request.get("plain", ()))  # inputs whose plain super_resolution runs here too
     if plain:
         (out_dir / "plain").mkdir(exist_ok=True)
@@ -720,8 +721,7 @@ def cmd_stages(request: dict) -> dict:
         meta["seconds"] = round(time.monotonic() - start, 2)
         if name in plain:  # the plain run in this process: no second load of a 6 GB model (end2end does one)
             log(f"stages: {name}: plain super_resolution")
-            meta["plain"] = plain_run(model, name, path, seed, int(request.get("ddim_steps", 2)),
-                                      float(request.get("guidance_scale", 3.5)), out_dir / "plain")
+            meta["plain"] = plain_run(model, name, path, seed, steps, guidance, out_dir / "plain")
         results[name] = meta
     return {"inputs": results, "weights": wreport, "versions": versions()}
 
