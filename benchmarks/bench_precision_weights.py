@@ -7,6 +7,11 @@ guided UNet call (batch 2, the DDIM loop's) both ways, on the same network and i
 the outputs are bit for bit equal (the cast is the same rounding whenever it happens).
 
     python benchmarks/bench_precision_weights.py [--checkpoint basic.bin --preset basic] [--repeats 3]
+        [--enhance INPUT.wav --steps 50]
+
+``--enhance`` also runs ``enhance --precision bf16`` on INPUT with the checkpoint both ways, back to back, each
+in its own process (``CAST_ONCE`` emptied for the per-call side): its stage times, peak RSS, and whether
+the two output files are equal bit for bit.
 """
 
 from __future__ import annotations
@@ -20,12 +25,65 @@ from audiosr_model.runtime import memory
 from audiosr_model.runtime.precision import autocast_module, cast_weights_once
 
 
+def _enhance_side(side: str, checkpoint: str, preset: str, wav: str, steps: int, out: str) -> None:
+    """One side of ``--enhance``, in this (child) process: prints its DDIM seconds and peak RSS as JSON."""
+    import contextlib
+    import io
+    import json
+    import resource
+
+    from audiosr_model.runtime import precision
+    from audiosr_verify.cli.main import main as cli
+
+    if side == "per-call":
+        precision.CAST_ONCE = ()
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = cli(["enhance", wav, "--output", out, "--checkpoint", checkpoint, "--preset", preset, "--precision",
+                  "bf16", "--steps", str(steps), "--level", "faithful", "--overwrite", "--timings-json", out + ".json"])
+    stages = json.load(open(out + ".json"))["stages"]
+    print(json.dumps({"rc": rc, "ddim_s": stages["ddim"]["seconds"], "total_s": sum(
+        v["seconds"] for k, v in stages.items() if k != "ddim_step"),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+
+
+def compare_enhance(checkpoint: str, preset: str, wav: str, steps: int) -> bool:
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    import numpy as np
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory(prefix="bench_precision_weights.") as tmp:
+        outs = {}
+        for side in ("per-call", "once"):
+            out = f"{tmp}/{side}.wav"
+            proc = subprocess.run([sys.executable, __file__, "--side", side, "--checkpoint", checkpoint, "--preset",
+                                   preset, "--enhance", wav, "--steps", str(steps), "--out", out],
+                                  capture_output=True, text=True, check=True)
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"  enhance --precision bf16, {steps} steps, weights cast {side:8s}: DDIM {r['ddim_s']:.1f} s, "
+                  f"stages {r['total_s']:.1f} s, peak RSS {r['peak_rss_mb']} MB")
+            outs[side] = sf.read(out, dtype="float32")[0]
+        same = bool(np.array_equal(outs["per-call"], outs["once"]))
+        print(f"  output files bit for bit equal: {same}")
+        return same
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", help="original-format checkpoint or safetensors (default: random tiny weights)")
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--enhance", metavar="INPUT", help="also enhance INPUT both ways (needs --checkpoint)")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--side", choices=["per-call", "once"], help=argparse.SUPPRESS)  # the child of --enhance
+    ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.side:
+        _enhance_side(args.side, args.checkpoint, args.preset, args.enhance, args.steps, args.out)
+        return 0
     memory.configure()
     if args.checkpoint:
         from audiosr_model.weights.load import load_model
@@ -61,6 +119,10 @@ def main() -> int:
           f"  ({best[1] / best[0]:.2f}x)")
     same = torch.equal(per_call, once)
     print(f"  outputs bit for bit equal: {same}")
+    if args.enhance:
+        if not args.checkpoint:
+            raise SystemExit("--enhance needs --checkpoint")
+        same = compare_enhance(args.checkpoint, args.preset, args.enhance, args.steps) and same
     return 0 if same else 1
 
 
